@@ -1,0 +1,37 @@
+"""configurable-agents engine: load, validate and run LLM workflows (SPEC §6).
+
+Names are imported on first use so that `import core` stays cheap for commands such as
+`validate` that never run a model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.engine import arun_workflow, run_workflow
+    from core.errors import InputError, ProviderConfigError, WorkflowError
+    from core.results import NodeResult, RunResult
+    from core.workflow import Workflow, load_workflow
+
+_EXPORTS = {
+    "load_workflow": "core.workflow",
+    "Workflow": "core.workflow",
+    "run_workflow": "core.engine",
+    "arun_workflow": "core.engine",
+    "WorkflowError": "core.errors",
+    "InputError": "core.errors",
+    "ProviderConfigError": "core.errors",
+    "RunResult": "core.results",
+    "NodeResult": "core.results",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'core' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,0 +1,389 @@
+"""The scheduler: runs a workflow's DAG on one asyncio loop.
+
+Each node starts the moment its last parent finishes (no level-by-level waves), so a slow
+branch never holds up an independent one; calls in flight are bounded by `max_concurrency`.
+When a node fails or the budget runs out, nothing new starts, nodes already running finish
+(their spend is real and worth recording) and the run ends with the matching status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.budget import Budget
+from core.inputs import check_inputs
+from core.llm_node import LLMContext, run_llm_node
+from core.model_names import SIMULATED
+from core.pricing import PriceBook
+from core.providers.base import LLMRequest
+from core.providers.simulated import SimulatedProvider
+from core.response_cache import response_cache
+from core.results import NodeResult, RunResult
+from core.schema import CodeNode, LLMNode
+from core.settings import data_home
+from core.telemetry import TelemetryStore, get_store
+from core.templates import TemplateValues
+from core.workflow import Workflow, load_workflow
+
+EventHandler = Callable[[str, Mapping[str, Any]], None]
+_HOST = socket.gethostname()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+
+def _node_row(run: _Run, node: NodeResult) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "node": node.name,
+        "node_type": node.node_type,
+        "provider": node.provider,
+        "model": node.model,
+        "started_at": _iso(node.started_at),
+        "finished_at": _iso(node.finished_at),
+        "duration_ms": node.duration_ms,
+        "input_tokens": node.input_tokens,
+        "output_tokens": node.output_tokens,
+        "cost_usd": node.cost_usd,
+        "cache_hit": node.cache_hit,
+        "saved_cost_usd": node.saved_cost_usd,
+        "attempts": node.attempts,
+        "status": node.status,
+        "error": node.error,
+        "workflow": run.workflow.name,
+        "workflow_hash": run.workflow.hash,
+        "simulated": node.simulated,
+        "request_hash": node.request_hash,
+        "queue_ms": node.queue_ms,
+    }
+
+
+class _Run:
+    def __init__(
+        self,
+        workflow: Workflow,
+        inputs: dict[str, Any],
+        *,
+        simulate: bool,
+        use_cache: bool,
+        home: Path,
+        tags: dict[str, str],
+        experiment: str | None,
+        variant: str | None,
+        on_event: EventHandler | None,
+    ) -> None:
+        self.workflow = workflow
+        self.inputs = inputs
+        self.simulate = simulate
+        self.tags = tags
+        self.experiment = experiment
+        self.variant = variant
+        self.on_event = on_event
+        self.run_id = uuid.uuid4().hex
+        self.store: TelemetryStore = get_store(home)
+        spec = workflow.spec.workflow
+        self.budget = Budget(spec.max_tokens, spec.max_cost)
+        needs_real = not simulate and not workflow.uses_only_simulated()
+        self.llm = LLMContext(
+            workflow=workflow,
+            simulate=simulate,
+            use_cache=use_cache,
+            cache=response_cache(home) if use_cache and _any_cached(workflow) else None,
+            prices=PriceBook(workflow.spec.pricing),
+            budget=self.budget,
+            semaphore=asyncio.Semaphore(spec.max_concurrency),
+            real=_real_provider() if needs_real else None,
+            simulated=SimulatedProvider(),
+        )
+        self.outputs: dict[str, Any] = {}
+        self.results: dict[str, NodeResult] = {}
+        self.stop_reason: str | None = None
+        self.failure: str | None = None
+        self._waiting = {name: len(parents) for name, parents in workflow.graph.parents.items()}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._done = asyncio.Event()
+        self._outstanding = 0
+
+    def preflight(self) -> None:
+        """Refuse before any spend when a real call would lack its key."""
+        if self.llm.real is None:
+            return
+        from core.providers.litellm_provider import check_keys
+
+        calls = []
+        for node in self.workflow.spec.nodes:
+            llm = self.workflow.llm_for(node) if isinstance(node, LLMNode) else None
+            if llm is None or llm.provider == SIMULATED:
+                continue
+            calls.append(
+                LLMRequest(
+                    provider=llm.provider,
+                    model=llm.model,
+                    messages=[],
+                    max_output_tokens=llm.max_output_tokens,
+                    api_base=llm.api_base,
+                    api_key_env=llm.api_key_env,
+                )
+            )
+        check_keys(calls)
+
+    async def execute(self) -> str:
+        self.started_at = datetime.now(UTC)
+        self._clock = time.perf_counter()
+        self.store.run_started(self._run_row("running"))
+        roots = [name for name, count in self._waiting.items() if count == 0]
+        for name in roots:
+            self._start(name)
+        try:
+            await self._done.wait()
+        except asyncio.CancelledError:
+            self.stop_reason = "cancelled"
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            raise
+        finally:
+            self.finish()
+        return self.status
+
+    def _start(self, name: str) -> None:
+        self._outstanding += 1
+        task = asyncio.create_task(self._run_node(name), name=f"node:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_node(self, name: str) -> None:
+        node = self.workflow.nodes[name]
+        self._emit("node_started", {"node": name})
+        try:
+            if isinstance(node, LLMNode):
+                values = TemplateValues(self.inputs, self.outputs, {})
+                result = await run_llm_node(self.llm, node, values)
+            else:
+                result = self._stub_result(
+                    node, "failed", "code nodes cannot run yet: the sandbox is not part of this version"
+                )
+        except asyncio.CancelledError:
+            self._record(self._stub_result(node, "cancelled", "run cancelled"))
+            raise
+        except Exception as exc:  # a bug must fail the node, never hang the run
+            result = self._stub_result(node, "failed", f"internal error: {exc!r}")
+        self._record(result)
+        self._outstanding -= 1
+        if result.ok:
+            self.outputs[name] = result.output
+            if self.stop_reason is None:
+                for child in self.workflow.graph.children[name]:
+                    self._waiting[child] -= 1
+                    if self._waiting[child] == 0:
+                        self._start(child)
+        elif self.stop_reason is None:
+            self.stop_reason = "budget_exceeded" if result.status == "budget_exceeded" else "failed"
+            self.failure = f"node '{name}' {result.status}: {result.error}"
+        if self._outstanding == 0:
+            self._done.set()
+
+    @staticmethod
+    def _stub_result(node: LLMNode | CodeNode, status: str, error: str) -> NodeResult:
+        now = datetime.now(UTC)
+        return NodeResult(
+            name=node.name,
+            node_type=node.type,
+            status=status,
+            started_at=now,
+            finished_at=now,
+            duration_ms=0.0,
+            error=error,
+        )
+
+    def _record(self, result: NodeResult) -> None:
+        self.results[result.name] = result
+        self.store.node_finished(_node_row(self, result))
+        self._emit("node_finished", {"node": result.name, "result": result})
+
+    def _emit(self, kind: str, payload: Mapping[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, {"run_id": self.run_id, **payload})
+
+    @property
+    def status(self) -> str:
+        if self.stop_reason:
+            return self.stop_reason
+        return "success"
+
+    def finish(self) -> None:
+        self.finished_at = datetime.now(UTC)
+        self.duration_ms = (time.perf_counter() - self._clock) * 1000
+        self.store.run_finished(self._run_row(self.status))
+
+    def _run_row(self, status: str) -> dict[str, Any]:
+        finished = status != "running"
+        totals = self.totals()
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow.name,
+            "workflow_hash": self.workflow.hash,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at) if finished else None,
+            "duration_ms": self.duration_ms if finished else None,
+            "status": status,
+            "input_tokens": totals["input_tokens"],
+            "output_tokens": totals["output_tokens"],
+            "cost_usd": totals["cost_usd"],
+            "simulated": self.is_simulated,
+            "experiment": self.experiment,
+            "variant": self.variant,
+            "error": self.failure if finished and status != "success" else None,
+            "tags": json.dumps(self.tags) if self.tags else None,
+            "inputs": json.dumps(self.inputs, default=str),
+            "unpriced_calls": totals["unpriced_calls"],
+            "cache_hits": totals["cache_hits"],
+            "saved_cost_usd": totals["saved_cost_usd"],
+            "node_count": len(self.workflow.nodes),
+            "workflow_file": self.workflow.filename,
+            "host": _HOST,
+            "pid": os.getpid(),
+        }
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.simulate or self.workflow.uses_only_simulated()
+
+    def totals(self) -> dict[str, Any]:
+        nodes = self.results.values()
+        called = [n for n in nodes if n.node_type == "llm" and n.attempts and not n.cache_hit]
+        priced = [n.cost_usd for n in called if n.cost_usd is not None]
+        return {
+            "input_tokens": sum(n.input_tokens for n in nodes),
+            "output_tokens": sum(n.output_tokens for n in nodes),
+            "cost_usd": sum(priced) if priced or not called else None,
+            "unpriced_calls": len(called) - len(priced),
+            "cache_hits": sum(1 for n in nodes if n.cache_hit),
+            "saved_cost_usd": sum(n.saved_cost_usd or 0.0 for n in nodes if n.cache_hit),
+        }
+
+    def result(self) -> RunResult:
+        totals = self.totals()
+        warnings = list(self.budget.warnings)
+        unpriced = sorted({f"{n.provider}/{n.model}" for n in self.results.values()
+                           if n.node_type == "llm" and n.attempts and n.cost_usd is None})
+        if unpriced:
+            warnings.append(
+                "no price known for " + ", ".join(unpriced)
+                + ": their cost is recorded as unknown; add them under pricing:"
+            )
+        return RunResult(
+            run_id=self.run_id,
+            workflow=self.workflow.name,
+            workflow_hash=self.workflow.hash,
+            status=self.status,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            duration_ms=self.duration_ms,
+            outputs={name: self.outputs[name] for name in self.workflow.outputs if name in self.outputs},
+            nodes={name: self.results[name] for name in self.workflow.graph.order if name in self.results},
+            input_tokens=totals["input_tokens"],
+            output_tokens=totals["output_tokens"],
+            cost_usd=totals["cost_usd"],
+            unpriced_calls=totals["unpriced_calls"],
+            simulated=self.is_simulated,
+            error=self.failure,
+            warnings=warnings,
+            tags=self.tags,
+        )
+
+
+def _any_cached(workflow: Workflow) -> bool:
+    return any(
+        isinstance(node, LLMNode) and node.cache is not None and node.cache.enabled
+        for node in workflow.spec.nodes
+    )
+
+
+def _real_provider() -> Any:
+    from core.providers.litellm_provider import LiteLLMProvider
+
+    return LiteLLMProvider()
+
+
+async def arun_workflow(
+    workflow: Workflow | str | os.PathLike[str],
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    simulate: bool = False,
+    use_cache: bool = True,
+    tags: Mapping[str, str] | None = None,
+    experiment: str | None = None,
+    variant: str | None = None,
+    home: str | os.PathLike[str] | None = None,
+    on_event: EventHandler | None = None,
+    inputs_from_text: bool = False,
+) -> RunResult:
+    """Run a workflow; telemetry reaches DuckDB in the background (see core.telemetry).
+
+    Raises WorkflowError, InputError or ProviderConfigError before anything runs; a failed,
+    over-budget or cancelled run is a RunResult with that status, not an exception (except
+    cancellation, which is recorded and then propagates).
+    """
+    if not isinstance(workflow, Workflow):
+        workflow = load_workflow(workflow)
+    values = check_inputs(workflow, dict(inputs or {}), from_text=inputs_from_text)
+    run = _Run(
+        workflow,
+        values,
+        simulate=simulate,
+        use_cache=use_cache,
+        home=data_home(home),
+        tags=dict(tags or {}),
+        experiment=experiment,
+        variant=variant,
+        on_event=on_event,
+    )
+    run.preflight()
+    try:
+        await run.execute()
+    finally:
+        run.store.flush_soon()
+    return run.result()
+
+
+def run_workflow(
+    workflow: Workflow | str | os.PathLike[str],
+    inputs: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> RunResult:
+    """Blocking arun_workflow; telemetry is in DuckDB when it returns."""
+    coroutine = arun_workflow(workflow, inputs, **options)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        result = asyncio.run(coroutine)
+    else:  # called from inside an event loop (a notebook): run on a loop of its own
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = asyncio.run(coroutine)
+            except BaseException as exc:  # re-raised in the caller's thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        result = box["result"]
+    get_store(data_home(options.get("home"))).flush()
+    return result
+

@@ -1,0 +1,34 @@
+"""Exceptions the engine raises to callers, each carrying enough to point a user at the fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One located problem in a workflow file; lines and columns are 1-based like editors show."""
+
+    line: int
+    column: int
+    message: str
+
+    def format(self, filename: str) -> str:
+        return f"{filename}:{self.line}:{self.column}: error: {self.message}"
+
+
+class WorkflowError(ValueError):
+    """The workflow file is invalid; `problems` lists every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem], filename: str = "<workflow>") -> None:
+        self.problems = sorted(problems)
+        self.filename = filename
+        super().__init__("\n".join(p.format(filename) for p in self.problems))
+
+
+class InputError(ValueError):
+    """A run's inputs do not match the workflow's `inputs:` declaration."""
+
+
+class ProviderConfigError(RuntimeError):
+    """A provider cannot be called as configured (typically a missing API key)."""

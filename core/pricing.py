@@ -1,0 +1,91 @@
+"""Prices per token from LiteLLM's bundled price map, overridden by the workflow's `pricing:`.
+
+An unknown price is None all the way through (NULL in telemetry), never $0: a report that
+silently priced a model at zero would under-state spend exactly where nobody is looking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+from core import litellm_data
+from core.model_names import SIMULATED, price_keys
+from core.schema import ModelPrice
+
+# Where a bare model name (a simulated node's `model: claude-haiku-4-5`) is looked up when
+# the map lists it only under a provider prefix; first match wins.
+_PREFERRED_PREFIXES = ("openai", "anthropic", "gemini", "vertex_ai", "mistral", "groq")
+
+
+@dataclass(frozen=True)
+class Price:
+    input_per_token: float
+    output_per_token: float
+    source: str  # the price-map key or "pricing:" override it came from
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return input_tokens * self.input_per_token + output_tokens * self.output_per_token
+
+
+@cache
+def _suffix_index() -> dict[str, str]:
+    """Bare model name -> its preferred prefixed key in the price map."""
+    index: dict[str, str] = {}
+    rank = {prefix: position for position, prefix in enumerate(_PREFERRED_PREFIXES)}
+    for key in litellm_data.model_prices():
+        if "/" not in key:
+            continue
+        prefix, bare = key.split("/", 1)
+        current = index.get(bare)
+        if current is None or rank.get(prefix, 99) < rank.get(current.split("/", 1)[0], 99):
+            index[bare] = key
+    return index
+
+
+def _chat_price(key: str) -> Price | None:
+    entry = litellm_data.model_prices().get(key)
+    if not entry:
+        return None
+    input_cost = entry.get("input_cost_per_token")
+    output_cost = entry.get("output_cost_per_token")
+    if input_cost is None and output_cost is None:
+        return None
+    return Price(float(input_cost or 0.0), float(output_cost or 0.0), key)
+
+
+class PriceBook:
+    """Looks up prices once per model; the workflow's overrides win over the bundled map."""
+
+    def __init__(self, overrides: Mapping[str, ModelPrice] | None = None) -> None:
+        self._overrides = {
+            name: Price(p.input_per_million / 1e6, p.output_per_million / 1e6, f"pricing:{name}")
+            for name, p in (overrides or {}).items()
+        }
+        self._memo: dict[tuple[str, str], Price | None] = {}
+
+    def price(self, provider: str, model: str) -> Price | None:
+        key = (provider, model)
+        if key not in self._memo:
+            self._memo[key] = self._lookup(provider, model)
+        return self._memo[key]
+
+    def cost(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> float | None:
+        price = self.price(provider, model)
+        return None if price is None else price.cost(input_tokens, output_tokens)
+
+    def _lookup(self, provider: str, model: str) -> Price | None:
+        candidates = price_keys(provider, model)
+        for candidate in candidates:
+            if candidate in self._overrides:
+                return self._overrides[candidate]
+        for candidate in candidates:
+            found = _chat_price(candidate)
+            if found:
+                return found
+        if provider == SIMULATED or "/" not in model:
+            prefixed = _suffix_index().get(candidates[-1])
+            if prefixed:
+                return _chat_price(prefixed)
+        return None

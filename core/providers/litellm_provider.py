@@ -1,0 +1,144 @@
+"""Real model calls through LiteLLM, which speaks every provider's API.
+
+LiteLLM is imported on first use only: it costs seconds to import and most commands never
+call a model. The engine owns the retry loop (so attempts are counted in telemetry); the
+back-off between attempts is LiteLLM's own (`calculate_retry_after`, honouring Retry-After).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+from core.errors import ProviderConfigError
+from core.model_names import litellm_model
+from core.providers.base import LLMReply, LLMRequest, ProviderError
+
+# OpenAI-compatible servers (vLLM, llama.cpp, test servers) often need no key, but the client
+# insists on one; send a placeholder rather than a real provider key to a custom server.
+_PLACEHOLDER_KEY = "no-key-needed"
+_BODY_PREVIEW = 200
+
+
+@cache
+def _litellm() -> ModuleType:
+    # Use the price map bundled with the package; never fetch one over the network.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True  # a provider that lacks e.g. `seed` gets the call without it
+    return litellm
+
+
+def missing_key(request: LLMRequest) -> str | None:
+    """The environment variable a request needs but lacks, or None when it can be sent."""
+    if request.api_base:
+        if request.api_key_env and not os.environ.get(request.api_key_env):
+            return request.api_key_env
+        return None
+    report = _litellm().validate_environment(litellm_model(request.provider, request.model))
+    missing = [
+        name for name in report.get("missing_keys", []) if not name.endswith("_API_BASE")
+    ]
+    if not missing or any(os.environ.get(name) for name in missing):
+        return None
+    return missing[-1] if "GEMINI_API_KEY" in missing else missing[0]
+
+
+def check_keys(requests: list[LLMRequest]) -> None:
+    """Raise ProviderConfigError for the first call whose key is missing, before any spend."""
+    for request in requests:
+        variable = missing_key(request)
+        if variable:
+            raise ProviderConfigError(
+                f"{variable} is not set: the {request.provider} model '{request.model}' needs "
+                f"it. Export {variable}=..., or run with --simulate to use the offline "
+                "simulated provider."
+            )
+
+
+class LiteLLMProvider:
+    async def complete(self, request: LLMRequest, attempt: int) -> LLMReply:
+        litellm = _litellm()
+        kwargs: dict[str, Any] = {
+            "model": litellm_model(request.provider, request.model),
+            "messages": request.messages,
+            "max_tokens": request.max_output_tokens,
+            "timeout": request.timeout,
+            "num_retries": 0,
+            "max_retries": 0,
+        }
+        for name in ("temperature", "top_p", "seed"):
+            value = getattr(request, name)
+            if value is not None:
+                kwargs[name] = value
+        if request.json_mode:
+            kwargs["response_format"] = {"type": "json_object"}
+        if request.api_base:
+            kwargs["api_base"] = request.api_base
+            key = os.environ.get(request.api_key_env) if request.api_key_env else None
+            kwargs["api_key"] = key or _PLACEHOLDER_KEY
+        try:
+            response = await litellm.acompletion(**kwargs)
+        except Exception as exc:  # every LiteLLM failure becomes a located, classified error
+            raise _classify(exc, litellm) from exc
+        return _reply(response)
+
+    def retry_delay(self, error: ProviderError, attempt: int, max_retries: int) -> float:
+        headers = {"retry-after": str(error.retry_after)} if error.retry_after else None
+        return float(
+            _litellm().utils.calculate_retry_after(
+                remaining_retries=max_retries - attempt,
+                max_retries=max_retries,
+                response_headers=headers,
+            )
+        )
+
+
+def _reply(response: Any) -> LLMReply:
+    try:
+        choice = response.choices[0]
+        text = choice.message.content or ""
+        usage = response.usage
+        return LLMReply(
+            text=text,
+            input_tokens=int(usage.prompt_tokens or 0),
+            output_tokens=int(usage.completion_tokens or 0),
+        )
+    except (AttributeError, IndexError, TypeError, ValueError) as exc:
+        raise ProviderError(
+            f"malformed response from provider: {exc}", retryable=False
+        ) from exc
+
+
+def _classify(exc: Exception, litellm: ModuleType) -> ProviderError:
+    status = getattr(exc, "status_code", None)
+    message = str(getattr(exc, "message", None) or exc)
+    message = " ".join(message.split())[:_BODY_PREVIEW * 2]
+    if isinstance(exc, litellm.Timeout):
+        return ProviderError(f"timed out: {message}", retryable=True, status=status, timeout=True)
+    if isinstance(exc, litellm.APIConnectionError) and status in (None, 500):
+        return ProviderError(f"connection failed: {message}", retryable=True, status=status)
+    if isinstance(exc, litellm.AuthenticationError):
+        return ProviderError(f"authentication failed (401): {message}", retryable=False, status=401)
+    retry_after = _retry_after(exc)
+    if isinstance(status, int):
+        retryable = bool(litellm.utils.should_retry(status))
+        return ProviderError(
+            f"HTTP {status}: {message}", retryable=retryable, status=status, retry_after=retry_after
+        )
+    return ProviderError(f"{type(exc).__name__}: {message}", retryable=False)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(
+        getattr(exc, "response", None), "headers", None
+    )
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

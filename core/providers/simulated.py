@@ -1,0 +1,138 @@
+"""The simulated provider: realistic, deterministic LLM calls with no network and no key.
+
+Everything derives from the request's fingerprint, so the same request always yields the same
+text, length and latency (runs are reproducible), while different requests spread over a
+realistic distribution (estimates have something to calibrate against). Latency follows the
+shape of real streaming APIs: time to first token plus output tokens over a throughput that
+depends on the model's class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from core.model_names import bare_model
+from core.providers.base import LLMReply, LLMRequest, ProviderError
+from core.tokens import count_message_tokens, encoder_for
+
+
+@dataclass(frozen=True)
+class ModelClass:
+    name: str
+    first_token_s: float
+    tokens_per_s: float
+    typical_output: int  # median reply length when max_output_tokens leaves room
+
+
+FAST = ModelClass("fast", 0.30, 140.0, 260)
+STANDARD = ModelClass("standard", 0.55, 75.0, 380)
+LARGE = ModelClass("large", 1.10, 40.0, 520)
+
+_FAST = re.compile(r"mini|nano|flash|haiku|lite|small|tiny|instant|[^0-9](1|3|7|8)b\b")
+_LARGE = re.compile(r"opus|\bo1\b|\bo3\b|o1-|o3-|gpt-4(?!o|\.1-mini|\.1-nano)|-pro\b|70b|405b|large")
+
+# Relative spread of reply lengths for one prompt shape (log-normal sigma).
+LENGTH_SPREAD = 0.12
+LATENCY_JITTER = 0.08
+
+_WORDS = (
+    "analysis approach baseline budget cache careful clear context cost data design detail "
+    "evidence example factor finding focus impact insight key latency measure method model "
+    "note option outcome pattern plan point process quality result review risk scope signal "
+    "simple source step summary system target team tradeoff trend useful value workflow"
+).split()
+
+
+def model_class(provider: str, model: str) -> ModelClass:
+    name = bare_model(provider, model).lower()
+    if _FAST.search(name):
+        return FAST
+    if _LARGE.search(name):
+        return LARGE
+    return STANDARD
+
+
+def _rng(seed_hex: str, salt: str = "") -> random.Random:
+    if salt:
+        seed_hex = hashlib.sha256((seed_hex + salt).encode()).hexdigest()
+    return random.Random(int(seed_hex[:16], 16))
+
+
+def _phrase(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choices(_WORDS, k=max(1, words)))
+
+
+def _fake_value(kind: Any, rng: random.Random) -> Any:
+    if isinstance(kind, dict):
+        return {field: _fake_value(sub, rng) for field, sub in kind.items()}
+    if isinstance(kind, list):
+        return [_fake_value(kind[0] if kind else "string", rng) for _ in range(rng.randint(2, 4))]
+    if kind == "integer":
+        return rng.randint(1, 10)
+    if kind == "number":
+        return round(rng.uniform(0, 100), 2)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "array":
+        return [_phrase(rng, rng.randint(2, 6)) for _ in range(rng.randint(2, 4))]
+    if kind == "object":
+        return {"note": _phrase(rng, 4)}
+    return _phrase(rng, rng.randint(6, 24))
+
+
+def _subject(messages: list[dict[str, str]]) -> str:
+    """A short echo of the prompt, so simulated outputs visibly follow their inputs."""
+    text = " ".join(messages[-1]["content"].split())
+    return text[:80] + ("…" if len(text) > 80 else "")
+
+
+class SimulatedProvider:
+    async def complete(self, request: LLMRequest, attempt: int) -> LLMReply:
+        seed = request.fingerprint(simulated=True)
+        settings = request.simulate
+        if settings.error_rate and _rng(seed, f"error{attempt}").random() < settings.error_rate:
+            raise ProviderError(
+                "simulated provider error (503 Service Unavailable)", retryable=True, status=503
+            )
+        rng = _rng(seed)
+        klass = model_class(request.provider, request.model)
+        input_tokens = count_message_tokens(request.provider, request.model, request.messages)
+        if request.json_mode:
+            value = _fake_value(request.json_schema or {"result": "string"}, rng)
+            text = json.dumps(value, ensure_ascii=False)
+            output_tokens = encoder_for(request.provider, request.model)(text)
+        else:
+            output_tokens = settings.output_tokens or self._length(request, klass, rng)
+            text = self._text(request, rng, output_tokens)
+        output_tokens = min(output_tokens, request.max_output_tokens)
+        if settings.latency_ms is not None:
+            delay = settings.latency_ms / 1000
+        else:
+            jitter = math.exp(rng.gauss(0, LATENCY_JITTER))
+            delay = (klass.first_token_s + output_tokens / klass.tokens_per_s) * jitter
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return LLMReply(text=text, input_tokens=input_tokens, output_tokens=output_tokens)
+
+    @staticmethod
+    def _length(request: LLMRequest, klass: ModelClass, rng: random.Random) -> int:
+        median = min(klass.typical_output, 0.6 * request.max_output_tokens)
+        return max(1, round(median * math.exp(rng.gauss(0, LENGTH_SPREAD))))
+
+    @staticmethod
+    def _text(request: LLMRequest, rng: random.Random, output_tokens: int) -> str:
+        header = f"[simulated {bare_model(request.provider, request.model)}] {_subject(request.messages)}"
+        # English averages about 1.3 tokens per word.
+        words = max(0, round(output_tokens / 1.3) - len(header.split()))
+        return f"{header}\n{_phrase(rng, words)}" if words else header
+
+    def retry_delay(self, error: ProviderError, attempt: int, max_retries: int) -> float:
+        """Short, fixed back-off: a simulation exercises retries, it need not wait like one."""
+        return 0.05 * (2**attempt)

@@ -1,0 +1,95 @@
+"""What a run returns to callers, and the rows it leaves in telemetry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+RUN_STATUSES = ("success", "failed", "budget_exceeded", "cancelled")
+
+
+@dataclass
+class NodeResult:
+    name: str
+    node_type: str
+    status: str  # success | failed | timeout | budget_exceeded | cancelled
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: float
+    output: Any = None
+    error: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0  # None: the model has no known price
+    cache_hit: bool = False
+    saved_cost_usd: float | None = None
+    attempts: int = 0
+    simulated: bool = False
+    queue_ms: float = 0.0
+    request_hash: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    workflow: str
+    workflow_hash: str
+    status: str
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: float
+    outputs: dict[str, Any]
+    nodes: dict[str, NodeResult]
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    unpriced_calls: int
+    simulated: bool
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_json(self) -> dict[str, Any]:
+        """The `run --json` document: outputs first, then what the run consumed."""
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "status": self.status,
+            "outputs": self.outputs,
+            "error": self.error,
+            "simulated": self.simulated,
+            "duration_ms": round(self.duration_ms, 1),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+            "unpriced_calls": self.unpriced_calls,
+            "warnings": self.warnings,
+            "nodes": {
+                name: {
+                    "status": node.status,
+                    "duration_ms": round(node.duration_ms, 1),
+                    "input_tokens": node.input_tokens,
+                    "output_tokens": node.output_tokens,
+                    "cost_usd": node.cost_usd,
+                    "cache_hit": node.cache_hit,
+                    "attempts": node.attempts,
+                    "error": node.error,
+                }
+                for name, node in self.nodes.items()
+            },
+        }

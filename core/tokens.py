@@ -1,0 +1,75 @@
+"""Token counting with each model's own tokenizer, offline, without importing LiteLLM.
+
+LiteLLM ships the tokenizer files (tiktoken's encodings and Hugging Face tokenizers for
+Claude and DeepSeek) inside its package; we load those same files directly because importing
+`litellm` costs seconds, and the estimator and the simulated provider count tokens on every
+call. Tokenizers load once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from functools import cache
+
+from core import litellm_data
+from core.model_names import bare_model
+
+_TOKENIZER_DIR = "litellm_core_utils/tokenizers"
+# Chat formats wrap each message in a few tokens of framing (role markers, separators).
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_REPLY = 3
+
+_lock = threading.Lock()
+
+
+def _bundled(name: str) -> str | None:
+    folder = litellm_data.package_dir()
+    path = folder / _TOKENIZER_DIR / name if folder else None
+    return str(path) if path and path.exists() else None
+
+
+@cache
+def _tiktoken_encoder(model: str) -> Callable[[str], int]:
+    folder = _bundled("")
+    if folder and "TIKTOKEN_CACHE_DIR" not in os.environ:
+        os.environ["TIKTOKEN_CACHE_DIR"] = folder  # tiktoken reads its encodings from here
+    import tiktoken
+
+    try:
+        encoding = tiktoken.encoding_for_model(model)
+    except KeyError:
+        encoding = tiktoken.get_encoding("cl100k_base")
+    return lambda text: len(encoding.encode(text, disallowed_special=()))
+
+
+@cache
+def _huggingface_encoder(filename: str) -> Callable[[str], int] | None:
+    path = _bundled(filename)
+    if path is None:
+        return None
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(path)
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def encoder_for(provider: str, model: str) -> Callable[[str], int]:
+    """A function counting tokens of text for this model (the one its provider bills with)."""
+    name = bare_model(provider, model).lower()
+    with _lock:  # tokenizer files load once even when parallel nodes ask at the same time
+        if "claude" in name and "claude-3" not in name:
+            encoder = _huggingface_encoder("anthropic_tokenizer.json")
+        elif "deepseek" in name:
+            encoder = _huggingface_encoder("deepseek_tokenizer.json")
+        else:
+            encoder = None
+        return encoder or _tiktoken_encoder(name)
+
+
+def count_message_tokens(provider: str, model: str, messages: list[dict[str, str]]) -> int:
+    encode = encoder_for(provider, model)
+    return TOKENS_PER_REPLY + sum(
+        TOKENS_PER_MESSAGE + encode(message["content"]) for message in messages
+    )
