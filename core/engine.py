@@ -159,11 +159,30 @@ class _Run:
 
     def _start(self, name: str) -> None:
         self._outstanding += 1
-        task = asyncio.create_task(self._run_node(name), name=f"node:{name}")
+        task = asyncio.create_task(self._worker(name), name=f"node:{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_node(self, name: str) -> None:
+    async def _worker(self, name: str | None) -> None:
+        """Run a node, then go straight on with one of the children it unblocked.
+
+        Continuing in the same task spares a chain one task creation per node; the other
+        children get tasks of their own and run in parallel.
+        """
+        while name is not None:
+            ready = await self._run_node(name)
+            for child in ready[1:]:
+                self._start(child)
+            if ready:
+                name = ready[0]
+            else:
+                name = None
+                self._outstanding -= 1
+                if self._outstanding == 0:
+                    self._done.set()
+
+    async def _run_node(self, name: str) -> list[str]:
+        """Run one node; return the children that became ready (none once the run stops)."""
         node = self.workflow.nodes[name]
         self._emit("node_started", {"node": name})
         try:
@@ -180,19 +199,22 @@ class _Run:
         except Exception as exc:  # a bug must fail the node, never hang the run
             result = self._stub_result(node, "failed", f"internal error: {exc!r}")
         self._record(result)
-        self._outstanding -= 1
-        if result.ok:
-            self.outputs[name] = result.output
+        if not result.ok:
             if self.stop_reason is None:
-                for child in self.workflow.graph.children[name]:
-                    self._waiting[child] -= 1
-                    if self._waiting[child] == 0:
-                        self._start(child)
-        elif self.stop_reason is None:
-            self.stop_reason = "budget_exceeded" if result.status == "budget_exceeded" else "failed"
-            self.failure = f"node '{name}' {result.status}: {result.error}"
-        if self._outstanding == 0:
-            self._done.set()
+                self.stop_reason = (
+                    "budget_exceeded" if result.status == "budget_exceeded" else "failed"
+                )
+                self.failure = f"node '{name}' {result.status}: {result.error}"
+            return []
+        self.outputs[name] = result.output
+        if self.stop_reason is not None:
+            return []
+        ready = []
+        for child in self.workflow.graph.children[name]:
+            self._waiting[child] -= 1
+            if self._waiting[child] == 0:
+                ready.append(child)
+        return ready
 
     @staticmethod
     def _stub_result(node: LLMNode | CodeNode, status: str, error: str) -> NodeResult:

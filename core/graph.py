@@ -35,30 +35,36 @@ class Graph:
         return {name: tuple(c) for name, c in children.items()}
 
     def find_cycle(self) -> list[str] | None:
-        """One cycle as a closed path (first node repeated at the end), or None."""
-        state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
-        stack: list[str] = []
+        """One cycle as a closed path (first node repeated at the end), or None.
 
-        def visit(name: str) -> list[str] | None:
-            state[name] = 1
-            stack.append(name)
-            for child in self.children[name]:
-                if state.get(child) == 1:
-                    return [*stack[stack.index(child) :], child]
-                if child not in state:
-                    found = visit(child)
-                    if found:
-                        return found
-            stack.pop()
-            state[name] = 2
+        Iterative, so a 10,000-node chain cannot exhaust the recursion limit: after Kahn's
+        pass, every node left over has a parent that is also left over, so walking parents
+        from any of them must come back to a node already seen.
+        """
+        left = self._left_after_kahn()
+        if not left:
             return None
+        walk: list[str] = []
+        seen: dict[str, int] = {}
+        name = next(n for n in self.order if n in left)
+        while name not in seen:
+            seen[name] = len(walk)
+            walk.append(name)
+            name = next(p for p in self.parents[name] if p in left)
+        cycle = list(reversed(walk[seen[name] :]))
+        first = min(range(len(cycle)), key=lambda i: self.order.index(cycle[i]))
+        cycle = cycle[first:] + cycle[:first]
+        return [*cycle, cycle[0]]
 
-        for name in self.order:
-            if name not in state:
-                found = visit(name)
-                if found:
-                    return found
-        return None
+    def _left_after_kahn(self) -> set[str]:
+        remaining = {name: len(self.parents[name]) for name in self.order}
+        ready = [name for name in self.order if remaining[name] == 0]
+        while ready:
+            for child in self.children[ready.pop()]:
+                remaining[child] -= 1
+                if remaining[child] == 0:
+                    ready.append(child)
+        return {name for name, count in remaining.items() if count > 0}
 
     @cached_property
     def topological(self) -> tuple[str, ...]:

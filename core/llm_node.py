@@ -36,7 +36,9 @@ class LLMContext:
     simulated: Provider
 
 
-def build_request(ctx: LLMContext, node: LLMNode, values: TemplateValues) -> LLMRequest:
+def build_request(
+    ctx: LLMContext, node: LLMNode, values: TemplateValues, simulated: bool
+) -> LLMRequest:
     """The call a node would make; raises KeyError when a referenced field is missing."""
     llm = ctx.workflow.llm_for(node)
     prompt_template, system_template = ctx.workflow.templates[node.name]
@@ -61,6 +63,7 @@ def build_request(ctx: LLMContext, node: LLMNode, values: TemplateValues) -> LLM
         api_key_env=llm.api_key_env,
         timeout=ctx.workflow.timeout_for(node),
         simulate=llm.simulate,
+        simulated=simulated,
     )
 
 
@@ -97,11 +100,11 @@ async def _execute(
     ctx: LLMContext, node: LLMNode, values: TemplateValues, result: NodeResult, simulated: bool
 ) -> None:
     try:
-        request = build_request(ctx, node, values)
+        request = build_request(ctx, node, values, simulated)
     except KeyError as exc:
         result.error = str(exc.args[0])
         return
-    key = request.fingerprint(simulated)
+    key = request.fingerprint
     result.request_hash = key[:32]
     caching = ctx.use_cache and ctx.cache is not None and node.cache is not None and node.cache.enabled
     if caching and _serve_from_cache(ctx, node, key, result):

@@ -55,8 +55,14 @@ def _huggingface_encoder(filename: str) -> Callable[[str], int] | None:
     return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
 
 
+_encoders: dict[tuple[str, str], Callable[[str], int]] = {}
+
+
 def encoder_for(provider: str, model: str) -> Callable[[str], int]:
     """A function counting tokens of text for this model (the one its provider bills with)."""
+    found = _encoders.get((provider, model))
+    if found is not None:
+        return found
     name = bare_model(provider, model).lower()
     with _lock:  # tokenizer files load once even when parallel nodes ask at the same time
         if "claude" in name and "claude-3" not in name:
@@ -65,7 +71,9 @@ def encoder_for(provider: str, model: str) -> Callable[[str], int]:
             encoder = _huggingface_encoder("deepseek_tokenizer.json")
         else:
             encoder = None
-        return encoder or _tiktoken_encoder(name)
+        encoder = encoder or _tiktoken_encoder(name)
+    _encoders[(provider, model)] = encoder
+    return encoder
 
 
 def count_message_tokens(provider: str, model: str, messages: list[dict[str, str]]) -> int:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
+
+import orjson
 
 from core.schema import SimulateSettings
 
@@ -26,29 +28,32 @@ class LLMRequest:
     timeout: float = 60.0
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
 
-    def fingerprint(self, simulated: bool) -> str:
+    simulated: bool = False
+
+    @cached_property
+    def fingerprint(self) -> str:
         """Hash of everything that changes the answer; the cache key and the simulation seed.
 
-        Credentials never enter it (only the *name* of a key variable could, and does not), so
-        cache keys and telemetry carry no secrets.
+        Credentials never enter it, so cache keys and telemetry carry no secrets. A simulated
+        answer never shares a key with a real one.
         """
-        material = {
-            "provider": self.provider,
-            "model": self.model,
-            "messages": self.messages,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "seed": self.seed,
-            "max_output_tokens": self.max_output_tokens,
-            "json": self.json_mode,
-            "schema": self.json_schema,
-            "api_base": self.api_base,
-            "simulated": simulated,
-        }
-        if simulated:
-            material["simulate"] = self.simulate.model_dump()
-        blob = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        material = [
+            self.provider,
+            self.model,
+            self.messages,
+            self.temperature,
+            self.top_p,
+            self.seed,
+            self.max_output_tokens,
+            self.json_mode,
+            self.json_schema,
+            self.api_base,
+            self.simulated,
+        ]
+        if self.simulated:
+            settings = self.simulate
+            material += [settings.latency_ms, settings.output_tokens, settings.error_rate]
+        return hashlib.sha256(orjson.dumps(material)).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -59,14 +59,27 @@ def model_class(provider: str, model: str) -> ModelClass:
     return STANDARD
 
 
-def _rng(seed_hex: str, salt: str = "") -> random.Random:
+def _uniforms(seed_hex: str, salt: str = "") -> list[float]:
+    """Four deterministic uniforms in (0, 1) from a hex digest: cheaper than seeding a PRNG,
+    which matters when thousands of zero-latency nodes run in a benchmark."""
     if salt:
         seed_hex = hashlib.sha256((seed_hex + salt).encode()).hexdigest()
-    return random.Random(int(seed_hex[:16], 16))
+    return [(int(seed_hex[i : i + 14], 16) + 0.5) / 16**14 for i in range(0, 56, 14)]
 
 
-def _phrase(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choices(_WORDS, k=max(1, words)))
+def _normal(u1: float, u2: float) -> float:
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+def _prose(rng: random.Random, words: int) -> str:
+    """Sentences of plausible length from a small vocabulary: reads like text, costs little."""
+    sentences = []
+    while words > 0:
+        length = min(words, rng.randint(6, 16))
+        picked = rng.choices(_WORDS, k=length)
+        sentences.append(" ".join(picked).capitalize() + ".")
+        words -= length
+    return " ".join(sentences)
 
 
 def _fake_value(kind: Any, rng: random.Random) -> Any:
@@ -81,10 +94,10 @@ def _fake_value(kind: Any, rng: random.Random) -> Any:
     if kind == "boolean":
         return rng.random() < 0.5
     if kind == "array":
-        return [_phrase(rng, rng.randint(2, 6)) for _ in range(rng.randint(2, 4))]
+        return [_prose(rng, rng.randint(2, 6)) for _ in range(rng.randint(2, 4))]
     if kind == "object":
-        return {"note": _phrase(rng, 4)}
-    return _phrase(rng, rng.randint(6, 24))
+        return {"note": _prose(rng, 4)}
+    return _prose(rng, rng.randint(6, 24))
 
 
 def _subject(messages: list[dict[str, str]]) -> str:
@@ -95,43 +108,44 @@ def _subject(messages: list[dict[str, str]]) -> str:
 
 class SimulatedProvider:
     async def complete(self, request: LLMRequest, attempt: int) -> LLMReply:
-        seed = request.fingerprint(simulated=True)
+        seed = request.fingerprint
         settings = request.simulate
-        if settings.error_rate and _rng(seed, f"error{attempt}").random() < settings.error_rate:
+        if settings.error_rate and _uniforms(seed, f"error{attempt}")[0] < settings.error_rate:
             raise ProviderError(
                 "simulated provider error (503 Service Unavailable)", retryable=True, status=503
             )
-        rng = _rng(seed)
+        u = _uniforms(seed)
         klass = model_class(request.provider, request.model)
         input_tokens = count_message_tokens(request.provider, request.model, request.messages)
         if request.json_mode:
-            value = _fake_value(request.json_schema or {"result": "string"}, rng)
+            value = _fake_value(request.json_schema or {"result": "string"}, random.Random(seed))
             text = json.dumps(value, ensure_ascii=False)
             output_tokens = encoder_for(request.provider, request.model)(text)
         else:
-            output_tokens = settings.output_tokens or self._length(request, klass, rng)
-            text = self._text(request, rng, output_tokens)
+            output_tokens = settings.output_tokens or self._length(request, klass, u)
+            text = self._text(request, seed, output_tokens)
         output_tokens = min(output_tokens, request.max_output_tokens)
         if settings.latency_ms is not None:
             delay = settings.latency_ms / 1000
         else:
-            jitter = math.exp(rng.gauss(0, LATENCY_JITTER))
+            jitter = math.exp(LATENCY_JITTER * _normal(u[2], u[3]))
             delay = (klass.first_token_s + output_tokens / klass.tokens_per_s) * jitter
         if delay > 0:
             await asyncio.sleep(delay)
         return LLMReply(text=text, input_tokens=input_tokens, output_tokens=output_tokens)
 
     @staticmethod
-    def _length(request: LLMRequest, klass: ModelClass, rng: random.Random) -> int:
+    def _length(request: LLMRequest, klass: ModelClass, u: list[float]) -> int:
         median = min(klass.typical_output, 0.6 * request.max_output_tokens)
-        return max(1, round(median * math.exp(rng.gauss(0, LENGTH_SPREAD))))
+        return max(1, round(median * math.exp(LENGTH_SPREAD * _normal(u[0], u[1]))))
 
     @staticmethod
-    def _text(request: LLMRequest, rng: random.Random, output_tokens: int) -> str:
-        header = f"[simulated {bare_model(request.provider, request.model)}] {_subject(request.messages)}"
+    def _text(request: LLMRequest, seed: str, output_tokens: int) -> str:
+        model = bare_model(request.provider, request.model)
+        header = f"[simulated {model}] {_subject(request.messages)}"
         # English averages about 1.3 tokens per word.
-        words = max(0, round(output_tokens / 1.3) - len(header.split()))
-        return f"{header}\n{_phrase(rng, words)}" if words else header
+        words = round(output_tokens / 1.3) - len(header.split())
+        return f"{header}\n{_prose(random.Random(seed), words)}" if words > 0 else header
 
     def retry_delay(self, error: ProviderError, attempt: int, max_retries: int) -> float:
         """Short, fixed back-off: a simulation exercises retries, it need not wait like one."""
