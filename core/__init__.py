@@ -9,10 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.engine import arun_workflow, run_workflow
-    from core.errors import InputError, ProviderConfigError, WorkflowError
-    from core.results import NodeResult, RunResult
-    from core.workflow import Workflow, load_workflow
+    from core.engine import arun_workflow as arun_workflow
+    from core.engine import run_workflow as run_workflow
+    from core.errors import InputError as InputError
+    from core.errors import ProviderConfigError as ProviderConfigError
+    from core.errors import WorkflowError as WorkflowError
+    from core.results import NodeResult as NodeResult
+    from core.results import RunResult as RunResult
+    from core.workflow import Workflow as Workflow
+    from core.workflow import load_workflow as load_workflow
 
 _EXPORTS = {
     "load_workflow": "core.workflow",

@@ -68,16 +68,16 @@ def run_command(args: argparse.Namespace) -> int:
         tags = _pairs(args.tag, "--tag")
         result = _run_with_progress(workflow, inputs, tags, args, err)
     except (InputError, ProviderConfigError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
-        err.print("[yellow]cancelled[/yellow]: finished nodes are kept in telemetry")
+        print("cancelled: finished nodes are kept in telemetry", file=sys.stderr)
         return EXIT_CANCELLED
     finally:
         from core.telemetry import get_store
 
         get_store(data_home()).flush(timeout=10)
-    _print_result(result, args, err)
+    _print_result(result, args)
     if profiling_enabled():
         Console(stderr=args.json).print(node_table(result))
     return _EXIT_BY_STATUS.get(result.status, EXIT_FAILED)
@@ -130,9 +130,9 @@ def _money(value: float | None) -> str:
     return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
 
 
-def _print_result(result: RunResult, args: argparse.Namespace, err: Console) -> None:
+def _print_result(result: RunResult, args: argparse.Namespace) -> None:
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False, default=str))
         return
@@ -153,7 +153,7 @@ def _print_result(result: RunResult, args: argparse.Namespace, err: Console) -> 
         f"run {result.run_id}"
     )
     if result.error:
-        err.print(f"[red]error:[/red] {result.error}", highlight=False)
+        print(f"error: {result.error}", file=sys.stderr)
 
 
 def node_table(result: RunResult) -> Table:

@@ -191,7 +191,9 @@ class _Run:
                 result = await run_llm_node(self.llm, node, values)
             else:
                 result = self._stub_result(
-                    node, "failed", "code nodes cannot run yet: the sandbox is not part of this version"
+                    node,
+                    "failed",
+                    "code nodes cannot run yet: the sandbox is not part of this version",
                 )
         except asyncio.CancelledError:
             self._record(self._stub_result(node, "cancelled", "run cancelled"))
@@ -298,11 +300,17 @@ class _Run:
     def result(self) -> RunResult:
         totals = self.totals()
         warnings = list(self.budget.warnings)
-        unpriced = sorted({f"{n.provider}/{n.model}" for n in self.results.values()
-                           if n.node_type == "llm" and n.attempts and n.cost_usd is None})
+        unpriced = sorted(
+            {
+                f"{n.provider}/{n.model}"
+                for n in self.results.values()
+                if n.node_type == "llm" and n.attempts and n.cost_usd is None
+            }
+        )
         if unpriced:
             warnings.append(
-                "no price known for " + ", ".join(unpriced)
+                "no price known for "
+                + ", ".join(unpriced)
                 + ": their cost is recorded as unknown; add them under pricing:"
             )
         return RunResult(
@@ -313,8 +321,14 @@ class _Run:
             started_at=self.started_at,
             finished_at=self.finished_at,
             duration_ms=self.duration_ms,
-            outputs={name: self.outputs[name] for name in self.workflow.outputs if name in self.outputs},
-            nodes={name: self.results[name] for name in self.workflow.graph.order if name in self.results},
+            outputs={
+                name: self.outputs[name] for name in self.workflow.outputs if name in self.outputs
+            },
+            nodes={
+                name: self.results[name]
+                for name in self.workflow.graph.order
+                if name in self.results
+            },
             input_tokens=totals["input_tokens"],
             output_tokens=totals["output_tokens"],
             cost_usd=totals["cost_usd"],
@@ -408,4 +422,3 @@ def run_workflow(
         result = box["result"]
     get_store(data_home(options.get("home"))).flush()
     return result
-

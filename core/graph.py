@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class Graph:
     def build(cls, names: Sequence[str], edges: Iterable[tuple[str, str]] | None) -> Graph:
         parents: dict[str, list[str]] = {name: [] for name in names}
         if edges is None:
-            for before, after in zip(names, names[1:], strict=False):
+            for before, after in pairwise(names):
                 parents[after].append(before)
         else:
             for source, target in edges:

@@ -28,7 +28,9 @@ def parse_cli_value(kind: str, text: str) -> Any:
     return json.loads(text)
 
 
-def check_inputs(workflow: Workflow, given: dict[str, Any], *, from_text: bool = False) -> dict[str, Any]:
+def check_inputs(
+    workflow: Workflow, given: dict[str, Any], *, from_text: bool = False
+) -> dict[str, Any]:
     """Inputs with defaults applied and types checked; InputError lists every problem.
 
     `from_text` marks values typed on a command line or in a form, which are converted to the

@@ -22,7 +22,9 @@ def _describe(kind: Any) -> str:
 def instruction(schema: dict[str, Any] | None) -> str:
     text = "Reply with a single JSON object and nothing else."
     if schema:
-        text += " Its fields: " + "; ".join(f"{k} ({_describe(v)})" for k, v in schema.items()) + "."
+        text += (
+            " Its fields: " + "; ".join(f"{k} ({_describe(v)})" for k, v in schema.items()) + "."
+        )
     return text
 
 
@@ -34,7 +36,9 @@ def parse(text: str, schema: dict[str, Any] | None) -> Any:
         value = json.loads(body)
     except json.JSONDecodeError as exc:
         preview = " ".join(text.split())[:120]
-        raise ValueError(f"model reply is not valid JSON ({exc.msg} at char {exc.pos}): {preview!r}")
+        raise ValueError(
+            f"model reply is not valid JSON ({exc.msg} at char {exc.pos}): {preview!r}"
+        ) from None
     if schema:
         problems = _mismatches(value, schema, "")
         if problems:

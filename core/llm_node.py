@@ -106,7 +106,9 @@ async def _execute(
         return
     key = request.fingerprint
     result.request_hash = key[:32]
-    caching = ctx.use_cache and ctx.cache is not None and node.cache is not None and node.cache.enabled
+    caching = (
+        ctx.use_cache and ctx.cache is not None and node.cache is not None and node.cache.enabled
+    )
     if caching and _serve_from_cache(ctx, node, key, result):
         return
 

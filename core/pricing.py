@@ -71,7 +71,9 @@ class PriceBook:
             self._memo[key] = self._lookup(provider, model)
         return self._memo[key]
 
-    def cost(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> float | None:
+    def cost(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int
+    ) -> float | None:
         price = self.price(provider, model)
         return None if price is None else price.cost(input_tokens, output_tokens)
 

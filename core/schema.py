@@ -76,8 +76,7 @@ class SandboxSettings(Strict):
     def _known_preset(cls, value: str) -> str:
         if value not in RESOURCE_PRESETS:
             raise ValueError(
-                f"unknown resource preset '{value}'; expected one of "
-                + ", ".join(RESOURCE_PRESETS)
+                f"unknown resource preset '{value}'; expected one of " + ", ".join(RESOURCE_PRESETS)
             )
         return value
 

@@ -103,8 +103,7 @@ class TemplateValues:
         for field in ref.fields:
             if not isinstance(value, dict) or field not in value:
                 raise KeyError(
-                    f"{ref.text}: node '{ref.name}' output has no field "
-                    f"'{'.'.join(ref.fields)}'"
+                    f"{ref.text}: node '{ref.name}' output has no field '{'.'.join(ref.fields)}'"
                 )
             value = value[field]
         return to_text(value)

@@ -77,13 +77,19 @@ def _keys_of(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
+def _child(container: Any, part: Any) -> tuple[bool, Any]:
+    """Step one path element into parsed YAML: (found, value)."""
+    if isinstance(container, dict) and part in container:
+        return True, container[part]
+    if isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container):
+        return True, container[part]
+    return False, None
+
+
 def _get(data: Any, path: Path) -> Any:
     for part in path:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        else:
+        found, data = _child(data, part)
+        if not found:
             return None
     return data
 
@@ -93,11 +99,9 @@ def _real_path(loc: tuple[Any, ...], data: Any) -> Path:
     path: list[str | int] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            current = current[part]
+        found, value = _child(current, part)
+        if found:
+            current = value
             path.append(part)
     return tuple(path)
 
@@ -138,9 +142,7 @@ def _problem_from(error: Any, data: Any, source: SourceMap) -> Problem:
         parent = path[:-1]
         model = _model_at(parent, data)
         hint = did_you_mean(str(path[-1]), _keys_of(model)) if model else ""
-        if not hint and model in (LLMNode, WorkflowSettings) and path[-1] in _keys_of(
-            LLMSettings
-        ):
+        if not hint and model in (LLMNode, WorkflowSettings) and path[-1] in _keys_of(LLMSettings):
             hint = f"; '{path[-1]}' belongs under llm:"
         where = _describe(parent, data)
         return Problem(*source.key(path), f"unknown key '{path[-1]}' in {where}{hint}")
@@ -223,9 +225,7 @@ def semantic_problems(data: Any, source: SourceMap) -> list[Problem]:
     cycle = graph.find_cycle()
     if cycle:
         index = first_edge.get((cycle[0], cycle[1]), 0)
-        problems.append(
-            Problem(*source.value(("edges", index)), "cycle: " + " -> ".join(cycle))
-        )
+        problems.append(Problem(*source.value(("edges", index)), "cycle: " + " -> ".join(cycle)))
         ancestors: dict[str, frozenset[str]] = {}
     else:
         ancestors = graph.ancestors
@@ -416,13 +416,15 @@ def _provider_problems(llm: Any, path: Path, source: SourceMap) -> list[Problem]
     ]
 
 
-def _budget_problems(workflow: dict[str, Any], nodes: list[Any], source: SourceMap) -> list[Problem]:
+def _budget_problems(
+    workflow: dict[str, Any], nodes: list[Any], source: SourceMap
+) -> list[Problem]:
     max_tokens = workflow.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0:
         return []
     default_llm = workflow.get("llm") if isinstance(workflow.get("llm"), dict) else {}
     problems = []
-    for index, node in enumerate(nodes):
+    for node in nodes:
         if not isinstance(node, dict) or node.get("type", "llm") != "llm":
             continue
         llm = node.get("llm") if isinstance(node.get("llm"), dict) else {}

@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from core.errors import Problem, WorkflowError
 from core.graph import Graph
@@ -112,9 +111,7 @@ class Workflow:
 
 
 def _looks_like_path(source: str) -> bool:
-    return "\n" not in source and (
-        source.endswith((".yaml", ".yml")) or os.path.exists(source)
-    )
+    return "\n" not in source and (source.endswith((".yaml", ".yml")) or os.path.exists(source))
 
 
 def load_workflow(source: str | os.PathLike[str], *, filename: str | None = None) -> Workflow:
@@ -128,7 +125,8 @@ def load_workflow(source: str | os.PathLike[str], *, filename: str | None = None
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise WorkflowError([Problem(1, 1, f"cannot read file: {exc.strerror}")], filename)
+            problem = Problem(1, 1, f"cannot read file: {exc.strerror}")
+            raise WorkflowError([problem], filename) from None
     else:
         text = str(source)
         filename = filename or "<workflow>"

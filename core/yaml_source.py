@@ -125,9 +125,7 @@ def _index(node: yaml.Node, path: Path, source: SourceMap, problems: list[Proble
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
             if key in seen:
                 mark = key_node.start_mark
-                problems.append(
-                    Problem(mark.line + 1, mark.column + 1, f"duplicate key '{key}'")
-                )
+                problems.append(Problem(mark.line + 1, mark.column + 1, f"duplicate key '{key}'"))
             seen.add(key)
             child = (*path, key)
             source.keys[child] = _span(key_node)

@@ -202,18 +202,23 @@ def test_unknown_json_field_against_schema() -> None:
 
 
 def test_field_of_a_text_node_is_an_error() -> None:
-    assert "outputs text" in only_problem(
-        """
+    assert (
+        "outputs text"
+        in only_problem(
+            """
         workflow: {name: x}
         nodes:
           - {name: a, prompt: one}
           - {name: b, prompt: "{a.field}"}
         """
-    )[2]
+        )[2]
+    )
 
 
 def test_escaped_braces_are_literal_and_stray_braces_explained() -> None:
-    load_workflow('workflow: {name: x}\nnodes:\n  - {name: a, prompt: "JSON like {{\\"k\\": 1}}"}\n')
+    load_workflow(
+        'workflow: {name: x}\nnodes:\n  - {name: a, prompt: "JSON like {{\\"k\\": 1}}"}\n'
+    )
     message = only_problem(
         """
         workflow: {name: x}

@@ -40,9 +40,7 @@ def missing_key(request: LLMRequest) -> str | None:
             return request.api_key_env
         return None
     report = _litellm().validate_environment(litellm_model(request.provider, request.model))
-    missing = [
-        name for name in report.get("missing_keys", []) if not name.endswith("_API_BASE")
-    ]
+    missing = [name for name in report.get("missing_keys", []) if not name.endswith("_API_BASE")]
     if not missing or any(os.environ.get(name) for name in missing):
         return None
     return missing[-1] if "GEMINI_API_KEY" in missing else missing[0]
@@ -109,15 +107,13 @@ def _reply(response: Any) -> LLMReply:
             output_tokens=int(usage.completion_tokens or 0),
         )
     except (AttributeError, IndexError, TypeError, ValueError) as exc:
-        raise ProviderError(
-            f"malformed response from provider: {exc}", retryable=False
-        ) from exc
+        raise ProviderError(f"malformed response from provider: {exc}", retryable=False) from exc
 
 
 def _classify(exc: Exception, litellm: ModuleType) -> ProviderError:
     status = getattr(exc, "status_code", None)
     message = str(getattr(exc, "message", None) or exc)
-    message = " ".join(message.split())[:_BODY_PREVIEW * 2]
+    message = " ".join(message.split())[: _BODY_PREVIEW * 2]
     if isinstance(exc, litellm.Timeout):
         return ProviderError(f"timed out: {message}", retryable=True, status=status, timeout=True)
     if isinstance(exc, litellm.APIConnectionError) and status in (None, 500):

@@ -36,18 +36,21 @@ STANDARD = ModelClass("standard", 0.55, 75.0, 380)
 LARGE = ModelClass("large", 1.10, 40.0, 520)
 
 _FAST = re.compile(r"mini|nano|flash|haiku|lite|small|tiny|instant|[^0-9](1|3|7|8)b\b")
-_LARGE = re.compile(r"opus|\bo1\b|\bo3\b|o1-|o3-|gpt-4(?!o|\.1-mini|\.1-nano)|-pro\b|70b|405b|large")
+_LARGE = re.compile(
+    r"opus|\bo1\b|\bo3\b|o1-|o3-|gpt-4(?!o|\.1-mini|\.1-nano)|-pro\b|70b|405b|large"
+)
 
 # Relative spread of reply lengths for one prompt shape (log-normal sigma).
 LENGTH_SPREAD = 0.12
 LATENCY_JITTER = 0.08
 
-_WORDS = (
-    "analysis approach baseline budget cache careful clear context cost data design detail "
-    "evidence example factor finding focus impact insight key latency measure method model "
-    "note option outcome pattern plan point process quality result review risk scope signal "
-    "simple source step summary system target team tradeoff trend useful value workflow"
-).split()
+_VOCABULARY = """
+analysis approach baseline budget cache careful clear context cost data design detail
+evidence example factor finding focus impact insight key latency measure method model
+note option outcome pattern plan point process quality result review risk scope signal
+simple source step summary system target team tradeoff trend useful value workflow
+"""
+_WORDS = _VOCABULARY.split()
 
 
 def model_class(provider: str, model: str) -> ModelClass:
