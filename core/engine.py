@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -36,11 +35,6 @@ from core.templates import TemplateValues
 from core.workflow import Workflow, load_workflow
 
 EventHandler = Callable[[str, Mapping[str, Any]], None]
-_HOST = socket.gethostname()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
 
 
 def _node_row(run: _Run, node: NodeResult) -> dict[str, Any]:
@@ -50,8 +44,8 @@ def _node_row(run: _Run, node: NodeResult) -> dict[str, Any]:
         "node_type": node.node_type,
         "provider": node.provider,
         "model": node.model,
-        "started_at": _iso(node.started_at),
-        "finished_at": _iso(node.finished_at),
+        "started_at": node.started_at,
+        "finished_at": node.finished_at,
         "duration_ms": node.duration_ms,
         "input_tokens": node.input_tokens,
         "output_tokens": node.output_tokens,
@@ -252,33 +246,27 @@ class _Run:
         self.store.run_finished(self._run_row(self.status))
 
     def _run_row(self, status: str) -> dict[str, Any]:
-        finished = status != "running"
-        totals = self.totals()
-        return {
+        """The runs row; a 'running' row carries no totals, so none can outlive the final ones."""
+        row: dict[str, Any] = {
             "run_id": self.run_id,
             "workflow": self.workflow.name,
             "workflow_hash": self.workflow.hash,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at) if finished else None,
-            "duration_ms": self.duration_ms if finished else None,
+            "started_at": self.started_at,
             "status": status,
-            "input_tokens": totals["input_tokens"],
-            "output_tokens": totals["output_tokens"],
-            "cost_usd": totals["cost_usd"],
             "simulated": self.is_simulated,
             "experiment": self.experiment,
             "variant": self.variant,
-            "error": self.failure if finished and status != "success" else None,
             "tags": json.dumps(self.tags) if self.tags else None,
             "inputs": json.dumps(self.inputs, default=str),
-            "unpriced_calls": totals["unpriced_calls"],
-            "cache_hits": totals["cache_hits"],
-            "saved_cost_usd": totals["saved_cost_usd"],
             "node_count": len(self.workflow.nodes),
             "workflow_file": self.workflow.filename,
-            "host": _HOST,
-            "pid": os.getpid(),
         }
+        if status != "running":
+            row.update(self.totals())
+            row["finished_at"] = self.finished_at
+            row["duration_ms"] = self.duration_ms
+            row["error"] = self.failure if status != "success" else None
+        return row
 
     @property
     def is_simulated(self) -> bool:

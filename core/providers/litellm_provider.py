@@ -7,6 +7,7 @@ back-off between attempts is LiteLLM's own (`calculate_retry_after`, honouring R
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
 from types import ModuleType
@@ -110,10 +111,23 @@ def _reply(response: Any) -> LLMReply:
         raise ProviderError(f"malformed response from provider: {exc}", retryable=False) from exc
 
 
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _classify(exc: Exception, litellm: ModuleType) -> ProviderError:
     status = getattr(exc, "status_code", None)
     message = str(getattr(exc, "message", None) or exc)
     message = " ".join(message.split())[: _BODY_PREVIEW * 2]
+    if _caused_by(exc, json.JSONDecodeError):
+        # LiteLLM reports a body it cannot parse as a 500; the server did answer, and asking
+        # again would most likely get the same malformed body.
+        return ProviderError(f"malformed response from provider: {message}", retryable=False)
     if isinstance(exc, litellm.Timeout):
         return ProviderError(f"timed out: {message}", retryable=True, status=status, timeout=True)
     if isinstance(exc, litellm.APIConnectionError) and status in (None, 500):

@@ -1,0 +1,184 @@
+"""The telemetry tables, and the SQL that loads spooled events into them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+# The single place that defines the tables: adding a column here adds it to new databases,
+# to old ones on their next open, and to what ingest reads from the spool.
+RUNS_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR",
+    "workflow": "VARCHAR",
+    "workflow_hash": "VARCHAR",
+    "started_at": "TIMESTAMP",
+    "finished_at": "TIMESTAMP",
+    "duration_ms": "DOUBLE",
+    "status": "VARCHAR",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "cost_usd": "DOUBLE",
+    "simulated": "BOOLEAN",
+    "experiment": "VARCHAR",
+    "variant": "VARCHAR",
+    "error": "VARCHAR",
+    "tags": "VARCHAR",
+    "inputs": "VARCHAR",
+    "unpriced_calls": "INTEGER",
+    "cache_hits": "INTEGER",
+    "saved_cost_usd": "DOUBLE",
+    "node_count": "INTEGER",
+    "workflow_file": "VARCHAR",
+    "writer_id": "VARCHAR",
+    "host": "VARCHAR",
+    "pid": "INTEGER",
+}
+NODE_RUNS_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR",
+    "node": "VARCHAR",
+    "node_type": "VARCHAR",
+    "provider": "VARCHAR",
+    "model": "VARCHAR",
+    "started_at": "TIMESTAMP",
+    "finished_at": "TIMESTAMP",
+    "duration_ms": "DOUBLE",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "cost_usd": "DOUBLE",
+    "cache_hit": "BOOLEAN",
+    "saved_cost_usd": "DOUBLE",
+    "attempts": "INTEGER",
+    "status": "VARCHAR",
+    "error": "VARCHAR",
+    "workflow": "VARCHAR",
+    "workflow_hash": "VARCHAR",
+    "simulated": "BOOLEAN",
+    "request_hash": "VARCHAR",
+    "queue_ms": "DOUBLE",
+    "cpu_seconds": "DOUBLE",
+    "peak_memory_mb": "DOUBLE",
+    "exit_reason": "VARCHAR",
+    "stdout": "VARCHAR",
+}
+# Segments already loaded: a crash between a commit and the deletion of its files must not
+# load them twice.
+LEDGER_TABLE = "telemetry_segments"
+LEDGER_COLUMNS: dict[str, str] = {"segment": "VARCHAR", "ingested_at": "TIMESTAMP"}
+TABLES = {"runs": RUNS_COLUMNS, "node_runs": NODE_RUNS_COLUMNS, LEDGER_TABLE: LEDGER_COLUMNS}
+
+INTERRUPTED_ERROR = "interrupted: the process running this workflow exited before it finished"
+
+# Everything is read from the spool as text and cast in SQL: a badly typed value becomes
+# NULL instead of making the parser drop the whole event.
+_SPOOL_COLUMNS = {"event": "VARCHAR"} | {c: "VARCHAR" for c in RUNS_COLUMNS | NODE_RUNS_COLUMNS}
+
+
+def _cast(column: str, sql_type: str) -> str:
+    if sql_type == "VARCHAR":
+        return column
+    if sql_type == "TIMESTAMP":
+        # Through TIMESTAMPTZ (the session is in UTC) so a string carrying an offset is
+        # converted rather than having its offset silently ignored.
+        return f"TRY_CAST(TRY_CAST({column} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return f"TRY_CAST({column} AS {sql_type})"
+
+
+def _select(columns: dict[str, str], event: str) -> str:
+    casts = ", ".join(f"{_cast(c, t)} AS {c}" for c, t in columns.items())
+    return f"SELECT {casts} FROM spool WHERE event = '{event}'"
+
+
+_RUN_COLS = ", ".join(RUNS_COLUMNS)
+_NODE_COLS = ", ".join(NODE_RUNS_COLUMNS)
+_INGEST_SQL = [
+    f"INSERT INTO runs ({_RUN_COLS}) {_select(RUNS_COLUMNS, 'run_started')}",
+    # A run's final row may arrive in a later ingest than its start; fields it leaves out
+    # keep what the start said.
+    "UPDATE runs SET "
+    + ", ".join(f"{c} = coalesce(f.{c}, runs.{c})" for c in RUNS_COLUMNS if c != "run_id")
+    + f" FROM ({_select(RUNS_COLUMNS, 'run_finished')}) AS f WHERE runs.run_id = f.run_id",
+    f"INSERT INTO runs ({_RUN_COLS}) SELECT * FROM ({_select(RUNS_COLUMNS, 'run_finished')}) f"
+    " WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = f.run_id)",
+    f"INSERT INTO node_runs ({_NODE_COLS}) {_select(NODE_RUNS_COLUMNS, 'node')}",
+]
+# Runs a dead writer left open. Their start row carries the totals of no node, so totals
+# are recomputed from the nodes that finished (those calls were made and paid for), by the
+# engine's rules: cost counts calls actually made, and is unknown when none of them has a
+# price. The end is the last moment the run is known to have been alive.
+_INTERRUPT_SQL = """
+UPDATE runs SET
+    status = 'failed', error = $error, finished_at = x.fin,
+    duration_ms = date_diff('microsecond', runs.started_at, x.fin) / 1000.0,
+    input_tokens = x.input_tokens, output_tokens = x.output_tokens, cost_usd = x.cost_usd,
+    unpriced_calls = x.unpriced_calls, cache_hits = x.cache_hits,
+    saved_cost_usd = x.saved_cost_usd
+FROM (
+    SELECT run_id,
+        coalesce(max(finished_at), max(run_started_at), $now) AS fin,
+        coalesce(sum(input_tokens), 0) AS input_tokens,
+        coalesce(sum(output_tokens), 0) AS output_tokens,
+        CASE WHEN count_if(called AND cost_usd IS NOT NULL) > 0 OR count_if(called) = 0
+            THEN coalesce(sum(cost_usd) FILTER (WHERE called), 0) END AS cost_usd,
+        count_if(called AND cost_usd IS NULL) AS unpriced_calls,
+        count_if(cache_hit) AS cache_hits,
+        coalesce(sum(saved_cost_usd) FILTER (WHERE cache_hit), 0) AS saved_cost_usd
+    FROM (
+        SELECT r.run_id, r.started_at AS run_started_at, n.finished_at, n.input_tokens,
+            n.output_tokens, n.cost_usd, n.cache_hit, n.saved_cost_usd,
+            n.node_type = 'llm' AND n.attempts > 0 AND NOT coalesce(n.cache_hit, false) AS called
+        FROM runs r LEFT JOIN node_runs n ON n.run_id = r.run_id
+        WHERE list_contains($writers, r.writer_id) AND r.status = 'running'
+    )
+    GROUP BY run_id
+) AS x
+WHERE runs.run_id = x.run_id
+"""
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Creates the tables, and adds the columns an older version of this module lacked."""
+    for table, columns in TABLES.items():
+        defs = ", ".join(f"{c} {t}" for c, t in columns.items())
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({defs})")
+        have = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = 'main' AND table_name = ?",
+                [table],
+            ).fetchall()
+        }
+        for column, sql_type in columns.items():
+            if column not in have:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+
+
+def load(con: duckdb.DuckDBPyConnection, segments: list[Path], dead_writers: list[str]) -> None:
+    """Loads `segments` not loaded before, then closes the runs `dead_writers` left open,
+    all in one transaction: either every row and the ledger entries land, or none."""
+    ids = [f"{p.parent.name}/{p.name}" for p in segments]
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    con.execute("BEGIN")
+    done = {
+        row[0]
+        for row in con.execute(
+            f"SELECT segment FROM {LEDGER_TABLE} WHERE list_contains(?, segment)", [ids]
+        ).fetchall()
+    }
+    fresh = [(p, i) for p, i in zip(segments, ids, strict=True) if i not in done]
+    if fresh:
+        con.execute(
+            "CREATE TEMP TABLE spool AS SELECT * FROM read_json(?, columns = ?,"
+            " format = 'newline_delimited', ignore_errors = true)",
+            [[str(p) for p, _ in fresh], _SPOOL_COLUMNS],
+        )
+        for sql in _INGEST_SQL:
+            con.execute(sql)
+        con.execute(f"INSERT INTO {LEDGER_TABLE} SELECT unnest(?), ?", [[i for _, i in fresh], now])
+    if dead_writers:
+        con.execute(
+            _INTERRUPT_SQL, {"error": INTERRUPTED_ERROR, "now": now, "writers": dead_writers}
+        )
+    con.execute("COMMIT")

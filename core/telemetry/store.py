@@ -1,0 +1,291 @@
+"""TelemetryStore: records events into the spool, loads them into DuckDB, serves queries."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from core.telemetry import schema, spool
+from core.telemetry.spool import Orphan, Writer
+
+if TYPE_CHECKING:
+    import pandas
+
+log = logging.getLogger("core.telemetry")
+
+DB_FILE = "telemetry.duckdb"
+SPOOL_DIR = "spool"
+
+# Retry budgets (seconds) for a database file another process holds.
+EXIT_BUDGET = 10.0
+BACKGROUND_BUDGET = 2.0
+READ_BUDGET = 10.0
+# Delays (seconds) before the background thread retries an ingest that failed.
+RETRY_MIN = 1.0
+RETRY_MAX = 60.0
+
+
+class TelemetryBusy(TimeoutError):
+    """The database stayed locked by another process for the whole retry budget."""
+
+
+def is_lock_error(exc: duckdb.Error) -> bool:
+    """DuckDB's refusal because another process has the file (an IOException in duckdb 2.0,
+    whether the other holds it read-write or read-only)."""
+    return isinstance(exc, duckdb.IOException) and "Could not set lock" in str(exc)
+
+
+class TelemetryStore:
+    """Telemetry for one data folder; use `get_store` to share one per process."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home).resolve()
+        self.db_path = self.home / DB_FILE
+        self.spool = self.home / SPOOL_DIR
+        self._reset()
+        _all_stores.add(self)
+        atexit.register(self._at_exit)
+
+    def _reset(self) -> None:
+        """Fresh per-process state; also run in a forked child, which must not share a spool."""
+        host, pid = socket.gethostname(), os.getpid()
+        self.writer_id = f"{host}-{pid}-{secrets.token_hex(4)}"
+        # Stamped on each run so a dead writer's unfinished runs can be found.
+        self._origin = {"writer_id": self.writer_id, "host": host, "pid": pid}
+        self._writer: Writer | None = None
+        self._open_runs: set[str] = set()
+        self._append_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()
+        self._wake = threading.Condition()
+        self._requested = False
+        self._thread: threading.Thread | None = None
+        self._schema_ready = False
+
+    # ----------------------------------------------------------------- recording events
+
+    def run_started(self, row: dict) -> None:
+        run_id = row.get("run_id")
+        if run_id is not None:
+            self._open_runs.add(run_id)
+        self._append({"event": "run_started", **self._origin, **row})
+
+    def node_finished(self, row: dict) -> None:
+        self._append({"event": "node", **row})
+
+    def run_finished(self, row: dict) -> None:
+        self._append({"event": "run_finished", **row})
+        self._open_runs.discard(row.get("run_id"))
+
+    def _append(self, event: dict) -> None:
+        line = spool.encode(event)
+        with self._append_lock:
+            try:
+                if self._writer is None:
+                    self._writer = Writer(self.spool, self.writer_id)
+                self._writer.append(line)
+            except OSError as exc:
+                log.warning("telemetry event dropped, cannot write to %s: %s", self.spool, exc)
+
+    # ----------------------------------------------------------------- ingesting
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Loads everything recorded so far; False if the database stayed busy for `timeout`
+        seconds (default 10): the events then wait on disk for a later flush."""
+        return self._ingest(EXIT_BUDGET if timeout is None else timeout)
+
+    def flush_soon(self) -> None:
+        """Asks the background thread for an ingest; requests made while one runs collapse
+        into a single follow-up, so a busy engine never queues more than one."""
+        with self._wake:
+            self._requested = True
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._background, name="telemetry-ingest", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def _background(self) -> None:
+        # After a failed ingest the thread tries again by itself, backing off, so events of
+        # an idle process do not wait for its next run or its exit to become visible.
+        retry: float | None = None
+        while True:
+            with self._wake:
+                if not self._requested:
+                    self._wake.wait(retry)
+                self._requested = False
+            if self._ingest(BACKGROUND_BUDGET):
+                retry = None
+            else:
+                retry = min(retry * 2, RETRY_MAX) if retry else RETRY_MIN
+
+    def _ingest(self, budget: float) -> bool:
+        """Loads our own segments and any dead writer's. Never raises, since telemetry must
+        not fail a run; True when nothing we could load is left behind."""
+        deadline = time.monotonic() + budget
+        if not self._ingest_lock.acquire(timeout=max(budget, 0)):
+            return False
+        orphans: list[Orphan] = []
+        try:
+            with self._append_lock:
+                own = self._writer.take_segments() if self._writer else []
+            orphans = spool.claim_orphans(self.spool, self.writer_id)
+            if not own and not orphans and self._schema_ready and self.db_path.exists():
+                return True
+            with self._open(read_only=False, deadline=deadline) as con:
+                if own or orphans:
+                    segments = own + [p for o in orphans for p in o.segments]
+                    schema.load(con, segments, [o.dir.name for o in orphans])
+            for path in own:
+                path.unlink(missing_ok=True)
+            for orphan in orphans:
+                spool.remove_dir(orphan.dir)
+            return True
+        except TelemetryBusy:
+            log.info("telemetry database busy; %s stays in the spool for later", self.spool)
+            return False
+        except Exception:
+            log.exception("telemetry ingest failed; events stay in %s", self.spool)
+            return False
+        finally:
+            for orphan in orphans:
+                orphan.release()
+            self._ingest_lock.release()
+
+    # ----------------------------------------------------------------- reading
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one query. Hold it briefly: while it is open no other process
+        can write. Whatever waits in the spool is loaded first, so reads are current.
+        Raises TelemetryBusy if other processes keep the file for too long."""
+        self._ingest(BACKGROUND_BUDGET)
+        with self._open(read_only, time.monotonic() + READ_BUDGET) as con:
+            yield con
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        with self.connect() as con:
+            return con.execute(sql, params).fetchall()
+
+    def query_df(self, sql: str, params: list | None = None) -> pandas.DataFrame:
+        with self.connect() as con:
+            return con.execute(sql, params).df()
+
+    def data_version(self) -> str:
+        """Changes whenever the data may have: a cache key that costs a few stat() calls."""
+        parts = []
+        for path in (self.db_path, self.db_path.with_name(DB_FILE + ".wal")):
+            try:
+                st = path.stat()
+                parts.append(f"{st.st_mtime_ns}:{st.st_size}")
+            except FileNotFoundError:
+                parts.append("-")
+        parts.append(str(spool.count_segments(self.spool)))
+        return "/".join(parts)
+
+    @contextlib.contextmanager
+    def _open(self, read_only: bool, deadline: float) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection, retried with jittered backoff while another process has the file.
+        Connections within the process take turns: DuckDB refuses a read-only and a
+        read-write connection to one file in the same process."""
+        lock = _db_lock(self.db_path)
+        if not lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
+            raise TelemetryBusy(f"{self.db_path} is busy in this process")
+        try:
+            needs_schema = not self._schema_ready or not self.db_path.exists()
+            if needs_schema and read_only:
+                # Even a reader may be the first user: a brief write creates the tables.
+                self.home.mkdir(parents=True, exist_ok=True)
+                with contextlib.closing(self._connect(False, deadline)) as con:
+                    schema.create_schema(con)
+            con = self._connect(read_only, deadline)
+            try:
+                if needs_schema and not read_only:
+                    schema.create_schema(con)
+                self._schema_ready = True
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
+            finally:
+                con.close()
+        finally:
+            lock.release()
+
+    def _connect(self, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
+        delay = 0.005
+        while True:
+            try:
+                return duckdb.connect(str(self.db_path), read_only=read_only)
+            except duckdb.Error as exc:
+                remaining = deadline - time.monotonic()
+                if not is_lock_error(exc):
+                    raise
+                if remaining <= 0:
+                    raise TelemetryBusy(f"{self.db_path} stayed locked: {exc}") from exc
+                time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))
+                delay = min(delay * 2, 0.25)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def _at_exit(self) -> None:
+        """Loads what this process recorded. Its directory goes only when nothing is left
+        to take over: leftover segments, or runs that never finished, make it an orphan
+        that the next process to touch the store loads and marks as interrupted."""
+        if self._writer is None:
+            return
+        done = self.flush(EXIT_BUDGET)
+        with self._append_lock:
+            if self._writer is not None:
+                remove = done and not self._open_runs and not self._writer.take_segments()
+                self._writer.close(remove=remove)
+                self._writer = None
+
+    def _after_fork(self) -> None:
+        if self._writer is not None:
+            self._writer.forget()
+        self._reset()
+
+
+_all_stores: weakref.WeakSet[TelemetryStore] = weakref.WeakSet()
+_stores: dict[Path, TelemetryStore] = {}
+_db_locks: dict[Path, threading.RLock] = {}
+_registry_lock = threading.Lock()
+
+
+def get_store(home: Path) -> TelemetryStore:
+    """The process's store for `home`: one writer directory and one background thread each."""
+    key = Path(home).resolve()
+    with _registry_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = TelemetryStore(key)
+        return store
+
+
+def _db_lock(db_path: Path) -> threading.RLock:
+    with _registry_lock:
+        return _db_locks.setdefault(db_path, threading.RLock())
+
+
+def _after_fork_in_child() -> None:
+    """Locks may have been held by threads that do not exist in the child."""
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    _db_locks.clear()
+    for store in list(_all_stores):
+        store._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,34 @@
+"""Shared fixtures: an isolated data folder, a scripted OpenAI-compatible server, no real keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai_server import OpenAIServer
+
+PROVIDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+
+@pytest.fixture(autouse=True)
+def _no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a paid API with a developer's real key."""
+    for name in PROVIDER_KEYS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data folder (telemetry, cache, memory), also set as CONFIGURABLE_AGENTS_HOME."""
+    folder = tmp_path / "home"
+    folder.mkdir()
+    monkeypatch.setenv("CONFIGURABLE_AGENTS_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture
+def openai_server() -> Iterator[OpenAIServer]:
+    """A running OpenAI-compatible server on 127.0.0.1; script it with `.script(...)`."""
+    with OpenAIServer() as server:
+        yield server
