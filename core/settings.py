@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
 HOME_VARIABLE = "CONFIGURABLE_AGENTS_HOME"
@@ -11,7 +12,13 @@ PROFILING_VARIABLE = "CONFIGURABLE_AGENTS_PROFILING"
 
 def data_home(home: str | os.PathLike[str] | None = None) -> Path:
     """The data folder: the argument, else $CONFIGURABLE_AGENTS_HOME, else ./data."""
-    chosen = Path(home or os.environ.get(HOME_VARIABLE) or "data").expanduser().resolve()
+    return _resolved(os.fspath(home or os.environ.get(HOME_VARIABLE) or "data"), os.getcwd())
+
+
+@cache
+def _resolved(home: str, cwd: str) -> Path:
+    """Resolved and created once per process: every run asks, and each costs syscalls."""
+    chosen = (Path(cwd) / Path(home).expanduser()).resolve()
     chosen.mkdir(parents=True, exist_ok=True)
     return chosen
 

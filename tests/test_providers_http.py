@@ -305,10 +305,33 @@ def test_malformed_body_fails_the_node_with_a_clear_error(
     assert node_rows(home, result.run_id)["write"]["status"] == "failed"
 
 
+LITELLM_500_FOR_A_200 = (
+    "engine bug: LiteLLM reports this 200 body as InternalServerError 500 without a "
+    "JSONDecodeError in the chain, so core/providers/litellm_provider.py:_classify passes it "
+    "on as a retryable 'HTTP 500'"
+)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param(Reply.raw("this is not json"), id="not-json"),
+        pytest.param(
+            Reply.raw('{"unexpected": true}'),
+            id="no-choices",
+            marks=pytest.mark.xfail(strict=True, reason=LITELLM_500_FOR_A_200),
+        ),
+        pytest.param(
+            Reply.raw("<html>bad gateway</html>", content_type="text/html"),
+            id="html",
+            marks=pytest.mark.xfail(strict=True, reason=LITELLM_500_FOR_A_200),
+        ),
+    ],
+)
 def test_malformed_body_is_named_as_such_and_not_retried(
-    openai_server: OpenAIServer, home: Path
+    openai_server: OpenAIServer, home: Path, reply: Reply
 ) -> None:
-    openai_server.script(Reply.raw("this is not json"), then=Reply.raw("still not json"))
+    openai_server.script(then=reply)
     result = run(workflow_text(openai_server, ONE_NODE, retries=1), home)
 
     node = result.nodes["write"]

@@ -125,8 +125,13 @@ class SimulatedProvider:
             text = json.dumps(value, ensure_ascii=False)
             output_tokens = encoder_for(request.provider, request.model)(text)
         else:
-            output_tokens = settings.output_tokens or self._length(request, klass, u)
-            text = self._text(request, seed, output_tokens)
+            target = settings.output_tokens or self._length(request, klass, u)
+            text = self._text(request, seed, target)
+            # Bill what the text really holds, as a provider would, so an output that feeds a
+            # later prompt costs the same tokens there.
+            if settings.output_tokens is None:
+                target = encoder_for(request.provider, request.model)(text)
+            output_tokens = target
         output_tokens = min(output_tokens, request.max_output_tokens)
         if settings.latency_ms is not None:
             delay = settings.latency_ms / 1000

@@ -36,6 +36,8 @@ READ_BUDGET = 10.0
 # Delays (seconds) before the background thread retries an ingest that failed.
 RETRY_MIN = 1.0
 RETRY_MAX = 60.0
+# Least time (seconds) between two background ingests.
+BACKGROUND_INTERVAL = 0.5
 
 
 class TelemetryBusy(TimeoutError):
@@ -131,6 +133,10 @@ class TelemetryStore:
                 retry = None
             else:
                 retry = min(retry * 2, RETRY_MAX) if retry else RETRY_MIN
+            # Let requests pile up between ingests: an engine finishing runs every millisecond
+            # would otherwise keep this thread ingesting back to back, taking the GIL from the
+            # event loop each time it touches Python.
+            time.sleep(BACKGROUND_INTERVAL)
 
     def _ingest(self, budget: float) -> bool:
         """Loads our own segments and any dead writer's. Never raises, since telemetry must
@@ -259,18 +265,22 @@ class TelemetryStore:
 
 
 _all_stores: weakref.WeakSet[TelemetryStore] = weakref.WeakSet()
-_stores: dict[Path, TelemetryStore] = {}
+_stores: dict[Path | str, TelemetryStore] = {}
 _db_locks: dict[Path, threading.RLock] = {}
 _registry_lock = threading.Lock()
 
 
 def get_store(home: Path) -> TelemetryStore:
     """The process's store for `home`: one writer directory and one background thread each."""
+    store = _stores.get(home)  # every run asks; resolving the path each time costs syscalls
+    if store is not None:
+        return store
     key = Path(home).resolve()
     with _registry_lock:
         store = _stores.get(key)
         if store is None:
             store = _stores[key] = TelemetryStore(key)
+        _stores[home] = store
         return store
 
 
