@@ -22,11 +22,30 @@ from typing import Annotated, Any, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import core.engine
 from core import arun_workflow, load_workflow
+from core.providers.simulated import SimulatedProvider
 from core.telemetry import get_store
 from core.workflow import Workflow
 
 HOME = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+
+
+class TimedSimulation(SimulatedProvider):
+    """The simulated model, timed, so its own work (token counting, text generation) can be
+    told apart from the engine's: LangGraph's nodes below do no such work."""
+
+    spent = 0.0
+
+    async def complete(self, request: Any, attempt: int) -> Any:
+        start = time.perf_counter()
+        try:
+            return await super().complete(request, attempt)
+        finally:
+            TimedSimulation.spent += time.perf_counter() - start
+
+
+core.engine.SimulatedProvider = TimedSimulation  # type: ignore[misc]
 
 
 def _llm(latency_ms: float) -> str:
@@ -75,15 +94,20 @@ async def ours(quick: bool) -> dict[str, float]:
     wf = chain(nodes, 0)
     await arun_workflow(wf, home=HOME)  # warm tokenizers and price map
     store.flush()
-    walls = []
+    walls, engine = [], []
     for _ in range(3 if quick else 5):
-        walls.append(await timed(arun_workflow(wf, home=HOME)))
+        TimedSimulation.spent = 0.0
+        wall = await timed(arun_workflow(wf, home=HOME))
+        walls.append(wall)
+        engine.append(wall - TimedSimulation.spent)
         start = time.perf_counter()
         store.flush()
         figures["ingest_ms"] = (time.perf_counter() - start) * 1000
+    best = walls.index(min(walls))
     figures["chain_nodes"] = nodes
-    figures["overhead_us"] = min(walls) / nodes * 1e6
-    figures["overhead_median_us"] = statistics.median(walls) / nodes * 1e6
+    figures["per_node_us"] = walls[best] / nodes * 1e6
+    figures["overhead_us"] = engine[best] / nodes * 1e6
+    figures["overhead_median_us"] = statistics.median(engine) / nodes * 1e6
 
     cached = chain(nodes, 0, cache=True)
     await arun_workflow(cached, home=HOME)
@@ -184,10 +208,12 @@ def main() -> None:
 
     n = int(mine["chain_nodes"])
     print(f"configurable-agents engine benchmark (data folder {HOME})")
-    print(f"  engine overhead per node, {n}-node chain, zero-latency simulated nodes,")
+    print(f"  {n}-node chain of zero-latency simulated nodes, telemetry spooled:")
+    print(f"    wall time per node:            {mine['per_node_us']:8.1f} µs")
     print(
-        f"    telemetry spooled:             {mine['overhead_us']:8.1f} µs  "
-        f"(median {mine['overhead_median_us']:.1f} µs; target ≤ 50)"
+        f"    engine overhead per node:      {mine['overhead_us']:8.1f} µs  "
+        f"(median {mine['overhead_median_us']:.1f} µs; target ≤ 50; the rest is the "
+        "simulated model counting tokens and writing text)"
     )
     print(f"    ingest of those {n} rows:       {mine['ingest_ms']:8.1f} ms  (background thread)")
     print(f"    all nodes served from cache:   {mine['cache_hit_us']:8.1f} µs per node")

@@ -176,8 +176,11 @@ async def _call_with_retries(
             result.queue_ms += (time.perf_counter() - waited) * 1000
             result.attempts = attempt + 1
             try:
-                async with asyncio.timeout(request.timeout):
+                if provider.enforces_timeout:
                     reply = await provider.complete(request, attempt)
+                else:
+                    async with asyncio.timeout(request.timeout):
+                        reply = await provider.complete(request, attempt)
                 result.status = "success"
                 return reply
             except TimeoutError:

@@ -9,7 +9,7 @@ from typing import Any
 RUN_STATUSES = ("success", "failed", "budget_exceeded", "cancelled")
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeResult:
     name: str
     node_type: str

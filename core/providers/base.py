@@ -83,6 +83,10 @@ class ProviderError(Exception):
 
 
 class Provider(Protocol):
+    # True when complete() itself gives up after request.timeout; the engine then sets no
+    # timer of its own around the call.
+    enforces_timeout: bool
+
     async def complete(self, request: LLMRequest, attempt: int) -> LLMReply: ...
 
     def retry_delay(self, error: ProviderError, attempt: int, max_retries: int) -> float: ...

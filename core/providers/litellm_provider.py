@@ -60,6 +60,8 @@ def check_keys(requests: list[LLMRequest]) -> None:
 
 
 class LiteLLMProvider:
+    enforces_timeout = False
+
     async def complete(self, request: LLMRequest, attempt: int) -> LLMReply:
         litellm = _litellm()
         kwargs: dict[str, Any] = {

@@ -16,6 +16,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from core.model_names import bare_model
@@ -53,6 +54,7 @@ simple source step summary system target team tradeoff trend useful value workfl
 _WORDS = _VOCABULARY.split()
 
 
+@cache
 def model_class(provider: str, model: str) -> ModelClass:
     name = bare_model(provider, model).lower()
     if _FAST.search(name):
@@ -110,6 +112,9 @@ def _subject(messages: list[dict[str, str]]) -> str:
 
 
 class SimulatedProvider:
+    # It knows each call's latency in advance, so it times out by itself: no timer per call.
+    enforces_timeout = True
+
     async def complete(self, request: LLMRequest, attempt: int) -> LLMReply:
         seed = request.fingerprint
         settings = request.simulate
@@ -138,6 +143,11 @@ class SimulatedProvider:
         else:
             jitter = math.exp(LATENCY_JITTER * _normal(u[2], u[3]))
             delay = (klass.first_token_s + output_tokens / klass.tokens_per_s) * jitter
+        if delay > request.timeout:  # the call would not have come back in time
+            await asyncio.sleep(request.timeout)
+            raise ProviderError(
+                f"timed out after {request.timeout:g}s", retryable=True, timeout=True
+            )
         if delay > 0:
             await asyncio.sleep(delay)
         return LLMReply(text=text, input_tokens=input_tokens, output_tokens=output_tokens)
