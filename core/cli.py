@@ -66,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="ignore the response cache")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument(
+        "--dry-run", action="store_true", help="call no model: validate, check inputs, estimate"
+    )
+    run.add_argument(
+        "--estimate-cost",
+        action="store_true",
+        help="print the cost and token estimate first (with --dry-run: only that)",
+    )
+    run.add_argument(
+        "--format", choices=("text", "json"), default=None, help="estimate output format"
+    )
+    run.add_argument(
         "--tag", action="append", default=[], metavar="K=V", help="label the run in telemetry"
     )
     run.set_defaults(handler=_run)

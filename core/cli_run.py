@@ -15,6 +15,7 @@ from rich.table import Table
 
 from core.cli import EXIT_BUDGET, EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from core.errors import InputError, ProviderConfigError, WorkflowError
+from core.formatting import money
 from core.results import RunResult
 from core.settings import data_home, profiling_enabled
 from core.workflow import Workflow, load_workflow
@@ -66,6 +67,10 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         inputs = _gather_inputs(args)
         tags = _pairs(args.tag, "--tag")
+        if args.dry_run or args.estimate_cost:
+            _print_estimate(workflow, inputs, args)
+            if args.dry_run:
+                return EXIT_OK
         result = _run_with_progress(workflow, inputs, tags, args, err)
     except (InputError, ProviderConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -81,6 +86,23 @@ def run_command(args: argparse.Namespace) -> int:
     if profiling_enabled():
         Console(stderr=args.json).print(node_table(result))
     return _EXIT_BY_STATUS.get(result.status, EXIT_FAILED)
+
+
+def _print_estimate(workflow: Workflow, inputs: dict[str, Any], args: argparse.Namespace) -> None:
+    from core.estimate import estimate
+    from core.estimate_report import render
+
+    found = estimate(
+        workflow,
+        inputs,
+        simulate=args.simulate,
+        use_cache=not args.no_cache,
+        inputs_from_text=True,
+    )
+    as_json = args.format == "json" or (args.format is None and args.json and args.dry_run)
+    text = json.dumps(found.to_json(), indent=2) if as_json else render(found)
+    # Before a real run the estimate goes to stderr, keeping stdout for the run's outputs.
+    print(text, file=sys.stdout if args.dry_run else sys.stderr)
 
 
 def _run_with_progress(
@@ -124,12 +146,6 @@ def _run_with_progress(
         )
 
 
-def _money(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
-
-
 def _print_result(result: RunResult, args: argparse.Namespace) -> None:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -143,7 +159,7 @@ def _print_result(result: RunResult, args: argparse.Namespace) -> None:
         out.print(text, markup=False)
     out.rule()
     colour = {"success": "green", "budget_exceeded": "yellow"}.get(result.status, "red")
-    cost = _money(result.cost_usd)
+    cost = money(result.cost_usd)
     if result.unpriced_calls:
         cost += f" (+{result.unpriced_calls} unpriced call{'s' * (result.unpriced_calls > 1)})"
     mode = " · simulated" if result.simulated else ""
@@ -168,7 +184,7 @@ def node_table(result: RunResult) -> Table:
             f"{node.duration_ms:,.0f} ms",
             f"{node.input_tokens:,}",
             f"{node.output_tokens:,}",
-            _money(node.cost_usd),
+            money(node.cost_usd),
             "hit" if node.cache_hit else "",
         )
     return table

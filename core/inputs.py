@@ -29,12 +29,13 @@ def parse_cli_value(kind: str, text: str) -> Any:
 
 
 def check_inputs(
-    workflow: Workflow, given: dict[str, Any], *, from_text: bool = False
+    workflow: Workflow, given: dict[str, Any], *, from_text: bool = False, partial: bool = False
 ) -> dict[str, Any]:
     """Inputs with defaults applied and types checked; InputError lists every problem.
 
     `from_text` marks values typed on a command line or in a form, which are converted to the
-    declared type instead of being required to have it already.
+    declared type instead of being required to have it already. `partial` lets required
+    inputs be missing (an estimate can be made before every input is decided).
     """
     declared = workflow.spec.inputs
     problems: list[str] = []
@@ -49,7 +50,7 @@ def check_inputs(
         if name not in given or given[name] is None:
             if spec.default is not None:
                 values[name] = spec.default
-            elif spec.required:
+            elif spec.required and not partial:
                 hint = f" ({spec.description})" if spec.description else ""
                 problems.append(f"missing required input '{name}'{hint}: pass --input {name}=...")
             continue

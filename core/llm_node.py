@@ -37,11 +37,11 @@ class LLMContext:
 
 
 def build_request(
-    ctx: LLMContext, node: LLMNode, values: TemplateValues, simulated: bool
+    workflow: Workflow, node: LLMNode, values: TemplateValues, simulated: bool
 ) -> LLMRequest:
     """The call a node would make; raises KeyError when a referenced field is missing."""
-    llm = ctx.workflow.llm_for(node)
-    prompt_template, system_template = ctx.workflow.templates[node.name]
+    llm = workflow.llm_for(node)
+    prompt_template, system_template = workflow.templates[node.name]
     system = system_template.render(values) if system_template else None
     json_mode = node.output == "json"
     if json_mode:
@@ -61,7 +61,7 @@ def build_request(
         json_mode=json_mode,
         api_base=llm.api_base,
         api_key_env=llm.api_key_env,
-        timeout=ctx.workflow.timeout_for(node),
+        timeout=workflow.timeout_for(node),
         simulate=llm.simulate,
         simulated=simulated,
     )
@@ -100,7 +100,7 @@ async def _execute(
     ctx: LLMContext, node: LLMNode, values: TemplateValues, result: NodeResult, simulated: bool
 ) -> None:
     try:
-        request = build_request(ctx, node, values, simulated)
+        request = build_request(ctx.workflow, node, values, simulated)
     except KeyError as exc:
         result.error = str(exc.args[0])
         return
@@ -136,7 +136,7 @@ async def _execute(
     if reservation is not None:
         ctx.budget.settle(reservation, reply.input_tokens + reply.output_tokens, result.cost_usd)
     try:
-        result.output = _decode(node, reply.text)
+        result.output = decode_output(node, reply.text)
     except ValueError as exc:
         result.status, result.error = "failed", str(exc)
         return
@@ -146,7 +146,7 @@ async def _execute(
         ctx.cache.put(key, cached, node.cache.ttl if node.cache else None)
 
 
-def _decode(node: LLMNode, text: str) -> Any:
+def decode_output(node: LLMNode, text: str) -> Any:
     return json_output.parse(text, node.schema_) if node.output == "json" else text
 
 
@@ -156,7 +156,7 @@ def _serve_from_cache(ctx: LLMContext, node: LLMNode, key: str, result: NodeResu
     if hit is None:
         return False
     try:
-        result.output = _decode(node, hit.text)
+        result.output = decode_output(node, hit.text)
     except ValueError:
         return False  # an entry the current schema rejects is a miss, not a failure
     result.status = "success"

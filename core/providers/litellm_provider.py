@@ -21,6 +21,8 @@ from core.providers.base import LLMReply, LLMRequest, ProviderError
 # insists on one; send a placeholder rather than a real provider key to a custom server.
 _PLACEHOLDER_KEY = "no-key-needed"
 _BODY_PREVIEW = 200
+# How LiteLLM words a 200 response whose body it could not use (it raises those as a 500).
+_MALFORMED_MARKERS = ("response with no 'choices'", "Empty or invalid response")
 
 
 @cache
@@ -126,8 +128,8 @@ def _classify(exc: Exception, litellm: ModuleType) -> ProviderError:
     status = getattr(exc, "status_code", None)
     message = str(getattr(exc, "message", None) or exc)
     message = " ".join(message.split())[: _BODY_PREVIEW * 2]
-    if _caused_by(exc, json.JSONDecodeError):
-        # LiteLLM reports a body it cannot parse as a 500; the server did answer, and asking
+    if _caused_by(exc, json.JSONDecodeError) or any(m in message for m in _MALFORMED_MARKERS):
+        # LiteLLM reports a body it cannot use as a 500; the server did answer, and asking
         # again would most likely get the same malformed body.
         return ProviderError(f"malformed response from provider: {message}", retryable=False)
     if isinstance(exc, litellm.Timeout):
