@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -39,6 +39,17 @@ def _run(args: argparse.Namespace) -> int:
     from core.cli_run import run_command
 
     return run_command(args)
+
+
+def _report(module: str) -> Callable[[argparse.Namespace], int]:
+    """A handler that imports its report module only when that command runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(importlib.import_module(f"core.reports.{module}").command(args))
+
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +91,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--tag", action="append", default=[], metavar="K=V", help="label the run in telemetry"
     )
     run.set_defaults(handler=_run)
+
+    profile = commands.add_parser(
+        "profile-report", help="per-node durations, costs, bottlenecks and recommendations"
+    )
+    profile.add_argument("--workflow", "-w", metavar="W", help="workflow name")
+    profile.add_argument("--run", metavar="ID", help="one run (a prefix of its id is enough)")
+    profile.add_argument("--last", type=int, default=20, metavar="N", help="last N runs (20)")
+    profile.add_argument("--format", choices=("text", "json"), default="text")
+    profile.set_defaults(handler=_report("profile"))
+
+    cost = commands.add_parser(
+        "cost-report", help="spend by workflow, provider, model, node and day"
+    )
+    cost.add_argument("--days", type=int, default=7, metavar="N", help="last N days (7)")
+    cost.add_argument("--workflow", "-w", metavar="W", help="workflow name")
+    cost.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    cost.set_defaults(handler=_report("cost"))
+
+    reprice = commands.add_parser(
+        "reprice", help="what past runs would have cost with another model"
+    )
+    reprice.add_argument(
+        "--model", action="append", required=True, metavar="OLD=NEW", help="model swap"
+    )
+    reprice.add_argument("--days", type=int, default=30, metavar="N", help="last N days (30)")
+    reprice.add_argument("--workflow", "-w", metavar="W", help="workflow name")
+    reprice.add_argument("--format", choices=("text", "json"), default="text")
+    reprice.set_defaults(handler=_report("reprice"))
+
+    check = commands.add_parser(
+        "check", help="evaluate target metrics; exit 1 on any violation (a CI gate)"
+    )
+    check.add_argument("--workflow", "-w", metavar="W", help="workflow name")
+    check.add_argument("--days", type=int, default=7, metavar="N", help="last N days (7)")
+    check.add_argument("--max-run-cost", type=float, metavar="USD", help="p95 cost per run")
+    check.add_argument(
+        "--max-run-latency-ms", type=float, metavar="MS", help="p95 duration per run"
+    )
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.set_defaults(handler=_report("check"))
     return parser
 
 

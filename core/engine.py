@@ -51,6 +51,7 @@ def _node_row(run: _Run, node: NodeResult) -> dict[str, Any]:
         "output_tokens": node.output_tokens,
         "cost_usd": node.cost_usd,
         "cache_hit": node.cache_hit,
+        "cache_enabled": node.cache_enabled,
         "saved_cost_usd": node.saved_cost_usd,
         "attempts": node.attempts,
         "status": node.status,
@@ -135,6 +136,15 @@ class _Run:
     async def execute(self) -> str:
         self.started_at = datetime.now(UTC)
         self._clock = time.perf_counter()
+        self.store.workflow_seen(
+            {
+                "workflow_hash": self.workflow.hash,
+                "workflow": self.workflow.name,
+                "workflow_file": self.workflow.filename,
+                "source": self.workflow.source,
+                "first_seen": self.started_at,
+            }
+        )
         self.store.run_started(self._run_row("running"))
         roots = [name for name, count in self._waiting.items() if count == 0]
         for name in roots:

@@ -109,6 +109,7 @@ async def _execute(
     caching = (
         ctx.use_cache and ctx.cache is not None and node.cache is not None and node.cache.enabled
     )
+    result.cache_enabled = caching
     if caching and _serve_from_cache(ctx, node, key, result):
         return
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 
 from core import litellm_data
@@ -91,3 +92,34 @@ class PriceBook:
             if prefixed:
                 return _chat_price(prefixed)
         return None
+
+    def cheaper_models(self, provider: str, model: str, limit: int = 2) -> list[tuple[str, Price]]:
+        """Chat models sold by the same provider for less, nearest in price first.
+
+        Nearest first because the closest cheaper model is the likeliest drop-in; the
+        cheapest of all is rarely comparable in quality.
+        """
+        current = self.price(provider, model)
+        if current is None:
+            return []
+        entry = litellm_data.model_prices().get(current.source, {})
+        family = entry.get("litellm_provider")
+        if family is None:
+            return []
+        current_rate = current.input_per_token + current.output_per_token
+        options = []
+        for key, other in litellm_data.model_prices().items():
+            if other.get("litellm_provider") != family or other.get("mode") != "chat":
+                continue
+            price = _chat_price(key)
+            retired = other.get("deprecation_date", "9999") < date.today().isoformat()
+            if price is None or key == current.source or retired:
+                continue
+            rate = price.input_per_token + price.output_per_token
+            if 0 < rate < current_rate:
+                options.append((key, price))
+        options.sort(key=lambda item: -(item[1].input_per_token + item[1].output_per_token))
+        unique: dict[tuple[float, float], tuple[str, Price]] = {}
+        for key, price in options:  # dated snapshots of one model share its price
+            unique.setdefault((price.input_per_token, price.output_per_token), (key, price))
+        return list(unique.values())[:limit]

@@ -25,6 +25,7 @@ class NodeResult:
     output_tokens: int = 0
     cost_usd: float | None = 0.0  # None: the model has no known price
     cache_hit: bool = False
+    cache_enabled: bool = False
     saved_cost_usd: float | None = None
     attempts: int = 0
     simulated: bool = False

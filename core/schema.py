@@ -129,6 +129,13 @@ class ModelPrice(Strict):
     output_per_million: Annotated[float, Field(ge=0)]
 
 
+class Targets(Strict):
+    """Service levels `configurable-agents check` holds runs to (p95 over the window)."""
+
+    max_run_cost: Annotated[float, Field(gt=0)] | None = None
+    max_run_latency_ms: Annotated[float, Field(gt=0)] | None = None
+
+
 class WorkflowSettings(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str | None = None
@@ -139,6 +146,7 @@ class WorkflowSettings(Strict):
     timeout: Annotated[float, Field(gt=0)] = 60
     retries: Annotated[int, Field(ge=0, le=20)] = 2
     max_concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
+    targets: Targets | None = None
 
 
 class WorkflowSpec(Strict):

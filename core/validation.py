@@ -30,6 +30,7 @@ from core.schema import (
     ModelPrice,
     SandboxSettings,
     SimulateSettings,
+    Targets,
     WorkflowSettings,
     WorkflowSpec,
 )
@@ -51,6 +52,7 @@ def _model_at(path: Path, data: Any) -> type[BaseModel] | None:
         return WorkflowSpec
     last = path[-1]
     named = {
+        "targets": Targets,
         "llm": LLMSettings,
         "simulate": SimulateSettings,
         "cache": CacheSettings,

@@ -48,6 +48,7 @@ NODE_RUNS_COLUMNS: dict[str, str] = {
     "output_tokens": "BIGINT",
     "cost_usd": "DOUBLE",
     "cache_hit": "BOOLEAN",
+    "cache_enabled": "BOOLEAN",
     "saved_cost_usd": "DOUBLE",
     "attempts": "INTEGER",
     "status": "VARCHAR",
@@ -62,17 +63,33 @@ NODE_RUNS_COLUMNS: dict[str, str] = {
     "exit_reason": "VARCHAR",
     "stdout": "VARCHAR",
 }
+# Each version of a workflow file, by content hash: reports read the DAG and prompts of
+# past runs from here even after the file has changed.
+WORKFLOWS_COLUMNS: dict[str, str] = {
+    "workflow_hash": "VARCHAR",
+    "workflow": "VARCHAR",
+    "workflow_file": "VARCHAR",
+    "source": "VARCHAR",
+    "first_seen": "TIMESTAMP",
+}
 # Segments already loaded: a crash between a commit and the deletion of its files must not
 # load them twice.
 LEDGER_TABLE = "telemetry_segments"
 LEDGER_COLUMNS: dict[str, str] = {"segment": "VARCHAR", "ingested_at": "TIMESTAMP"}
-TABLES = {"runs": RUNS_COLUMNS, "node_runs": NODE_RUNS_COLUMNS, LEDGER_TABLE: LEDGER_COLUMNS}
+TABLES = {
+    "runs": RUNS_COLUMNS,
+    "node_runs": NODE_RUNS_COLUMNS,
+    "workflows": WORKFLOWS_COLUMNS,
+    LEDGER_TABLE: LEDGER_COLUMNS,
+}
 
 INTERRUPTED_ERROR = "interrupted: the process running this workflow exited before it finished"
 
 # Everything is read from the spool as text and cast in SQL: a badly typed value becomes
 # NULL instead of making the parser drop the whole event.
-_SPOOL_COLUMNS = {"event": "VARCHAR"} | {c: "VARCHAR" for c in RUNS_COLUMNS | NODE_RUNS_COLUMNS}
+_SPOOL_COLUMNS = {"event": "VARCHAR"} | {
+    c: "VARCHAR" for c in RUNS_COLUMNS | NODE_RUNS_COLUMNS | WORKFLOWS_COLUMNS
+}
 
 
 def _cast(column: str, sql_type: str) -> str:
@@ -102,6 +119,10 @@ _INGEST_SQL = [
     f"INSERT INTO runs ({_RUN_COLS}) SELECT * FROM ({_select(RUNS_COLUMNS, 'run_finished')}) f"
     " WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = f.run_id)",
     f"INSERT INTO node_runs ({_NODE_COLS}) {_select(NODE_RUNS_COLUMNS, 'node')}",
+    f"INSERT INTO workflows ({', '.join(WORKFLOWS_COLUMNS)}) SELECT * FROM"
+    f" ({_select(WORKFLOWS_COLUMNS, 'workflow')}) w"
+    " WHERE NOT EXISTS (SELECT 1 FROM workflows k WHERE k.workflow_hash = w.workflow_hash)"
+    " QUALIFY row_number() OVER (PARTITION BY workflow_hash ORDER BY first_seen) = 1",
 ]
 # Runs a dead writer left open. Their start row carries the totals of no node, so totals
 # are recomputed from the nodes that finished (those calls were made and paid for), by the

@@ -69,6 +69,7 @@ class TelemetryStore:
         self._origin = {"writer_id": self.writer_id, "host": host, "pid": pid}
         self._writer: Writer | None = None
         self._open_runs: set[str] = set()
+        self._versions_seen: set[str] = set()
         self._append_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
         self._wake = threading.Condition()
@@ -83,6 +84,13 @@ class TelemetryStore:
         if run_id is not None:
             self._open_runs.add(run_id)
         self._append({"event": "run_started", **self._origin, **row})
+
+    def workflow_seen(self, row: dict) -> None:
+        """Records a workflow version (hash, name, file, source) once per process."""
+        if row["workflow_hash"] in self._versions_seen:
+            return
+        self._versions_seen.add(row["workflow_hash"])
+        self._append({"event": "workflow", **row})
 
     def node_finished(self, row: dict) -> None:
         self._append({"event": "node", **row})

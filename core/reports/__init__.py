@@ -1,0 +1,1 @@
+"""Analytics over the telemetry tables: profiles, cost reports, repricing, checks."""
