@@ -44,7 +44,7 @@ def critical_path(graph: Graph, durations: Mapping[str, float]) -> Schedule:
 
     path: list[str] = []
     if order:
-        current: str | None = max(order, key=lambda n: (finish[n], -order.index(n)))
+        current: str | None = max(order, key=lambda n: (finish[n], order.index(n)))
         while current is not None:
             path.append(current)
             parents = graph.parents[current]

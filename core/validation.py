@@ -339,6 +339,11 @@ def _reference_problem(
     return None
 
 
+def code_node_references(code: str) -> set[str]:
+    """Upstream nodes a code node reads as `nodes["NAME"]`."""
+    return {match.group(1) for match in _CODE_NODE_REF.finditer(code)}
+
+
 def _code_references(
     name: str,
     node: dict[str, Any],
