@@ -12,9 +12,9 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -178,6 +178,23 @@ class TelemetryStore:
             for orphan in orphans:
                 orphan.release()
             self._ingest_lock.release()
+
+    def bulk_load(self, tables: Mapping[str, Any], timeout: float = EXIT_BUDGET) -> None:
+        """Inserts whole columnar tables (Arrow tables or DataFrames, keyed by table name) in
+        one transaction: the path for generated history, where spooling one event per row
+        would take hours. Columns a table leaves out are NULL."""
+        unknown = set(tables) - set(schema.TABLES)
+        if unknown:
+            raise ValueError(f"unknown telemetry tables: {', '.join(sorted(unknown))}")
+        with self._open(read_only=False, deadline=time.monotonic() + timeout) as con:
+            con.execute("BEGIN")
+            for table, data in tables.items():
+                columns = list(getattr(data, "column_names", None) or data.columns)
+                listed = ", ".join(columns)
+                con.register("bulk_rows", data)
+                con.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM bulk_rows")
+                con.unregister("bulk_rows")
+            con.execute("COMMIT")
 
     # ----------------------------------------------------------------- reading
 
