@@ -183,8 +183,10 @@ def test_unset_api_key_env_is_a_clear_error_before_any_call(
 ) -> None:
     monkeypatch.delenv("MY_VAR", raising=False)
     nodes = ONE_NODE + "    llm: {api_key_env: MY_VAR}\n"
-    with pytest.raises(ProviderConfigError, match="MY_VAR"):
+    with pytest.raises(ProviderConfigError) as caught:
         run(workflow_text(openai_server, nodes), home)
+    assert "MY_VAR" in str(caught.value)
+    assert "--simulate" in str(caught.value)
     assert openai_server.requests == []
 
 
@@ -294,51 +296,21 @@ def test_timeout_marks_the_node_timed_out(openai_server: OpenAIServer, home: Pat
 def test_malformed_body_fails_the_node_with_a_clear_error(
     openai_server: OpenAIServer, home: Path, reply: Reply
 ) -> None:
-    openai_server.script(reply)
-    result = run(workflow_text(openai_server, ONE_NODE, retries=0), home)
+    openai_server.script(then=reply)
+    result = run(workflow_text(openai_server, ONE_NODE, retries=1), home)
 
     assert result.status == "failed"
     node = result.nodes["write"]
     assert node.status == "failed"
-    assert node.error
-    assert "Traceback" not in node.error
-    assert node_rows(home, result.run_id)["write"]["status"] == "failed"
-
-
-LITELLM_500_FOR_A_200 = (
-    "engine bug: LiteLLM reports this 200 body as InternalServerError 500 without a "
-    "JSONDecodeError in the chain, so core/providers/litellm_provider.py:_classify passes it "
-    "on as a retryable 'HTTP 500'"
-)
-
-
-@pytest.mark.parametrize(
-    "reply",
-    [
-        pytest.param(Reply.raw("this is not json"), id="not-json"),
-        pytest.param(
-            Reply.raw('{"unexpected": true}'),
-            id="no-choices",
-            marks=pytest.mark.xfail(strict=True, reason=LITELLM_500_FOR_A_200),
-        ),
-        pytest.param(
-            Reply.raw("<html>bad gateway</html>", content_type="text/html"),
-            id="html",
-            marks=pytest.mark.xfail(strict=True, reason=LITELLM_500_FOR_A_200),
-        ),
-    ],
-)
-def test_malformed_body_is_named_as_such_and_not_retried(
-    openai_server: OpenAIServer, home: Path, reply: Reply
-) -> None:
-    openai_server.script(then=reply)
-    result = run(workflow_text(openai_server, ONE_NODE, retries=1), home)
-
-    node = result.nodes["write"]
-    assert node.status == "failed"
     assert "malformed" in node.error
     assert "HTTP 500" not in node.error  # the server answered 200
+    assert "Traceback" not in node.error
+    # Asking again would most likely get the same body: not retried.
     assert node.attempts == 1
+    assert len(openai_server.requests) == 1
+    row = node_rows(home, result.run_id)["write"]
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert "malformed" in row["error"]
 
 
 # ------------------------------------------------------------------------------ json mode

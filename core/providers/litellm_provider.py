@@ -8,6 +8,7 @@ back-off between attempts is LiteLLM's own (`calculate_retry_after`, honouring R
 from __future__ import annotations
 
 import json
+import logging
 import os
 from functools import cache
 from types import ModuleType
@@ -31,6 +32,9 @@ def _litellm() -> ModuleType:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    # Each blocking run_workflow call has an event loop of its own; LiteLLM's logging worker
+    # warns about every new loop, which users would see on every run.
+    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
     litellm.suppress_debug_info = True
     litellm.drop_params = True  # a provider that lacks e.g. `seed` gets the call without it
     return litellm

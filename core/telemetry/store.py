@@ -74,6 +74,7 @@ class TelemetryStore:
         self._ingest_lock = threading.Lock()
         self._wake = threading.Condition()
         self._requested = False
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._schema_ready = False
 
@@ -132,11 +133,13 @@ class TelemetryStore:
         # After a failed ingest the thread tries again by itself, backing off, so events of
         # an idle process do not wait for its next run or its exit to become visible.
         retry: float | None = None
-        while True:
+        while not self._stop.is_set():
             with self._wake:
                 if not self._requested:
                     self._wake.wait(retry)
                 self._requested = False
+            if self._stop.is_set():
+                return
             if self._ingest(BACKGROUND_BUDGET):
                 retry = None
             else:
@@ -144,7 +147,7 @@ class TelemetryStore:
             # Let requests pile up between ingests: an engine finishing runs every millisecond
             # would otherwise keep this thread ingesting back to back, taking the GIL from the
             # event loop each time it touches Python.
-            time.sleep(BACKGROUND_INTERVAL)
+            self._stop.wait(BACKGROUND_INTERVAL)
 
     def _ingest(self, budget: float) -> bool:
         """Loads our own segments and any dead writer's. Never raises, since telemetry must
@@ -157,7 +160,7 @@ class TelemetryStore:
             with self._append_lock:
                 own = self._writer.take_segments() if self._writer else []
             orphans = spool.claim_orphans(self.spool, self.writer_id)
-            if not own and not orphans and self._schema_ready and self.db_path.exists():
+            if not own and not orphans:
                 return True
             with self._open(read_only=False, deadline=deadline) as con:
                 if own or orphans:
@@ -274,6 +277,13 @@ class TelemetryStore:
         """Loads what this process recorded. Its directory goes only when nothing is left
         to take over: leftover segments, or runs that never finished, make it an orphan
         that the next process to touch the store loads and marks as interrupted."""
+        # The ingest thread must be out of DuckDB before the interpreter finalises, or the
+        # process can abort while tearing down a connection in use.
+        self._stop.set()
+        with self._wake:
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(EXIT_BUDGET)
         if self._writer is None:
             return
         done = self.flush(EXIT_BUDGET)

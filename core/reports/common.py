@@ -1,0 +1,151 @@
+"""What the cost, reprice and check reports share: the time window, row filters, JSON output.
+
+Filters become SQL with `?` placeholders so every value reaches DuckDB as a parameter; the
+reports add their own clauses and keep the list of values in step with the placeholders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.errors import WorkflowError
+from core.telemetry import get_store
+from core.workflow import Workflow, parse_workflow
+
+# A run counts once it has finished: a running one has neither its cost nor its status yet.
+FINISHED_RUN = "status IS DISTINCT FROM 'running'"
+# A call that reached a model and was billed (or would have been, for a simulated one):
+# retried failures cost nothing and cache hits cost $0, so both are left out of spend.
+LLM_CALL = "node_type = 'llm' AND attempts > 0 AND NOT coalesce(cache_hit, false)"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open span [start, end) of `started_at`, in naive UTC like the tables."""
+
+    start: datetime
+    end: datetime
+    days: int | None = None  # set when the window is "the last N days"
+
+    @property
+    def previous(self) -> Window:
+        """The span of the same length just before, for period-over-period deltas."""
+        return Window(self.start - (self.end - self.start), self.start, self.days)
+
+    @property
+    def label(self) -> str:
+        if self.days is not None:
+            return f"Last {self.days} Day{'s' * (self.days != 1)}"
+        last = self.end - timedelta(microseconds=1)
+        return f"{self.start:%Y-%m-%d} to {last:%Y-%m-%d}"
+
+    @property
+    def phrase(self) -> str:
+        """The label inside a sentence: 'in the last 7 days'."""
+        if self.days is not None:
+            return f"in the {self.label.lower()}"
+        return f"from {self.label}"
+
+    @property
+    def previous_phrase(self) -> str:
+        """What deltas compare against: 'previous 7 days'."""
+        return "previous period" if self.days is None else f"previous {self.label[5:].lower()}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def window(
+    days: int | None = 7,
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+) -> Window:
+    """The last `days` days, or an explicit range. A date as `end` includes that whole day,
+    as a date picker means it; datetimes are taken as UTC."""
+    now = utc_now()
+    if start is None and end is None:
+        span = max(days or 0, 1)
+        return Window(now - timedelta(days=span), now, span)
+    stop = _utc(end, end_of_day=True) if end is not None else now
+    begin = _utc(start) if start is not None else stop - timedelta(days=max(days or 0, 1))
+    return Window(begin, stop)
+
+
+def _utc(value: datetime | date, end_of_day: bool = False) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    moment = datetime.combine(value, time())
+    return moment + timedelta(days=1) if end_of_day else moment
+
+
+@dataclass
+class Where:
+    """A conjunction of SQL conditions with the values of their placeholders, in order."""
+
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *params: Any) -> Where:
+        self.clauses.append(clause)
+        self.params.extend(params)
+        return self
+
+    def add_in(self, column: str, values: Sequence[str] | None) -> Where:
+        """`column` among `values`; no condition when `values` is None or empty."""
+        if values:
+            self.add(f"list_contains(?, {column})", list(values))
+        return self
+
+    def between(self, column: str, span: Window) -> Where:
+        return self.add(f"{column} >= ? AND {column} < ?", span.start, span.end)
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(f"({c})" for c in self.clauses) or "true"
+
+
+def latest_workflows(home: Path, names: Sequence[str]) -> dict[str, Workflow]:
+    """The newest recorded version of each named workflow: its targets and prices are the
+    ones in force now, even when the file that ran it has moved or changed since. A version
+    that no longer parses is left out."""
+    if not names:
+        return {}
+    rows = get_store(home).query(
+        "SELECT workflow, source, workflow_file FROM workflows"
+        " WHERE list_contains(?, workflow) AND source IS NOT NULL"
+        " QUALIFY row_number() OVER (PARTITION BY workflow ORDER BY first_seen DESC NULLS LAST)"
+        " = 1",
+        [list(names)],
+    )
+    found = {}
+    for name, source, filename in rows:
+        try:
+            found[name] = parse_workflow(source, filename or "<recorded>")
+        except WorkflowError:
+            continue
+    return found
+
+
+def to_json(report: Any) -> str:
+    """A report dataclass as JSON: timestamps in ISO 8601, properties left out."""
+    return json.dumps(dataclasses.asdict(report), indent=2, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def pct_change(current: float | None, previous: float | None) -> float | None:
+    """Relative change; None when there is nothing to compare against."""
+    if current is None or not previous:
+        return None
+    return (current - previous) / previous

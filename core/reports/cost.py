@@ -1,0 +1,664 @@
+"""Where the money went: spend by provider, model, node, workflow and day, with one concrete
+recommendation backed by the recorded tokens.
+
+Figures come from two tables on purpose. Executions and the per-execution total, average,
+min and max come from `runs`, one row per finished run, so they match what each run
+reported. The breakdowns come from `node_runs` rows that started in the window, and their
+shares are of the sum of those rows, so every breakdown adds up to 100 %. With a provider or
+model filter the per-execution figures are that provider's or model's part of each run.
+
+Simulated spend is what the simulated calls would have cost on the models they stand in
+for: useful for estimates, but not money spent, so it gets its own section and is never
+added to real spend. A model without a known price is never counted as $0: its calls are
+counted and named instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from core.formatting import count, money
+from core.model_names import bare_model
+from core.pricing import PriceBook
+from core.reports.common import (
+    FINISHED_RUN,
+    LLM_CALL,
+    Where,
+    Window,
+    pct_change,
+    to_json,
+    window,
+)
+from core.settings import data_home
+from core.telemetry import TelemetryBusy, get_store
+
+# Calls in the window up to which repeated requests are counted exactly (see _repeats).
+EXACT_REPEATS_LIMIT = 1_000_000
+DIMENSIONS = ("provider", "model", "workflow", "node", "day")
+CSV_COLUMNS = (
+    "section",
+    "dimension",
+    "key",
+    "cost_usd",
+    "share",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "unpriced_calls",
+    "cache_hits",
+    "saved_cost_usd",
+)
+
+
+@dataclass
+class RunStats:
+    """Per-execution figures from `runs`; costs are None when no execution had a price."""
+
+    executions: int = 0
+    priced_executions: int = 0
+    total_cost_usd: float | None = None
+    average_cost_usd: float | None = None
+    min_cost_usd: float | None = None
+    max_cost_usd: float | None = None
+
+
+@dataclass
+class Delta:
+    """Now against the previous period of the same length (what the app's metrics show)."""
+
+    current: float | None
+    previous: float | None
+    change: float | None  # current - previous
+    change_pct: float | None  # None when the previous period had nothing to compare
+
+
+@dataclass
+class Breakdown:
+    key: str
+    cost_usd: float | None  # None: every call of this key was unpriced
+    share: float  # of the section's node spend, 0..1
+    calls: int  # LLM calls made: not cache hits, at least one attempt
+    input_tokens: int
+    output_tokens: int
+    unpriced_calls: int
+    cache_hits: int
+    saved_cost_usd: float
+    provider: str | None = None  # on model rows, where the model name may be ambiguous
+    workflow: str | None = None  # on node rows, whose key reads "workflow/node" only when
+    node: str | None = None  # the section holds several workflows
+
+
+@dataclass
+class Recommendation:
+    kind: str  # switch_model | enable_cache | review_node
+    workflow: str
+    node: str
+    text: str
+    saving_usd: float | None = None
+    saving_pct: float | None = None  # of what that node (or node and model) cost
+    saving_share: float | None = None  # of the whole section's spend
+    from_model: str | None = None
+    to_model: str | None = None
+    repeated_calls: int | None = None
+    calls: int | None = None
+    approximate: bool = False  # repeats estimated, not counted (very large windows)
+
+
+@dataclass
+class CostSection:
+    simulated: bool
+    runs: RunStats = field(default_factory=RunStats)
+    previous: RunStats = field(default_factory=RunStats)
+    cost_delta: Delta | None = None
+    executions_delta: Delta | None = None
+    average_delta: Delta | None = None
+    node_cost_usd: float = 0.0  # sum of the node rows: the base of every share
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_hits: int = 0
+    cache_savings_usd: float = 0.0
+    unpriced_calls: int = 0
+    unpriced_models: list[str] = field(default_factory=list)
+    by_provider: list[Breakdown] = field(default_factory=list)
+    by_model: list[Breakdown] = field(default_factory=list)
+    by_workflow: list[Breakdown] = field(default_factory=list)
+    by_node: list[Breakdown] = field(default_factory=list)
+    by_day: list[Breakdown] = field(default_factory=list)
+    recommendation: Recommendation | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.runs.executions and not self.by_node
+
+
+@dataclass
+class CostReport:
+    start: datetime
+    end: datetime
+    days: int | None
+    label: str  # "Last 7 Days" or "2025-01-01 to 2025-01-07"
+    workflow: str | None
+    providers: list[str] | None
+    models: list[str] | None
+    real: CostSection
+    simulated: CostSection
+
+    @property
+    def empty(self) -> bool:
+        return self.real.empty and self.simulated.empty
+
+    @property
+    def sections(self) -> tuple[CostSection, CostSection]:
+        return (self.real, self.simulated)
+
+
+def cost_report(
+    home: str | Path | None = None,
+    *,
+    days: int = 7,
+    workflow: str | None = None,
+    providers: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+) -> CostReport:
+    """Spend over the last `days` days, or from `start` to `end` (a date `end` is inclusive)."""
+    scope = _Scope(
+        data_home(home),
+        window(days, start, end),
+        workflow,
+        tuple(providers or ()),
+        tuple(models or ()),
+    )
+    sections = {sim: CostSection(simulated=sim) for sim in (False, True)}
+    for sim, (current, previous) in _run_stats(scope).items():
+        _set_runs(sections[sim], current, previous)
+    uses: dict[bool, list[_Use]] = {}
+    for sim, rows in _node_groups(scope).items():
+        uses[sim] = _set_breakdowns(sections[sim], rows)
+    calls = sum(s.calls for s in sections.values())
+    repeats = _repeats(scope, exact=calls <= EXACT_REPEATS_LIMIT) if calls else {}
+    prices = PriceBook()
+    for sim, section in sections.items():
+        options = _switch_options(uses.get(sim, []), prices)
+        options += _cache_options(section, repeats.get(sim, []))
+        section.recommendation = _recommend(section, options, scope.span)
+    return CostReport(
+        start=scope.span.start,
+        end=scope.span.end,
+        days=scope.span.days,
+        label=scope.span.label,
+        workflow=workflow,
+        providers=list(providers) if providers else None,
+        models=list(models) if models else None,
+        real=sections[False],
+        simulated=sections[True],
+    )
+
+
+class _Use(NamedTuple):
+    """A node's calls of one model, priced ones only: what a cheaper model is compared on."""
+
+    provider: str | None
+    model: str | None
+    workflow: str
+    node: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class _Repeat(NamedTuple):
+    workflow: str
+    node: str
+    calls: int
+    repeated: int
+    cost_usd: float  # of the repeated calls
+    approximate: bool
+
+
+# ----------------------------------------------------------------------------- queries
+
+
+@dataclass(frozen=True)
+class _Scope:
+    home: Path
+    span: Window
+    workflow: str | None
+    providers: tuple[str, ...]
+    models: tuple[str, ...]
+
+    def nodes(self, span: Window | None = None) -> Where:
+        """The LLM node rows in scope, over `span` (default: the report's window)."""
+        where = Where().between("started_at", span or self.span).add("node_type = 'llm'")
+        if self.workflow:
+            where.add("workflow = ?", self.workflow)
+        return where.add_in("provider", self.providers).add_in("model", self.models)
+
+
+def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
+    """Current and previous period per section, in one scan of both periods."""
+    both = Window(scope.span.previous.start, scope.span.end)
+    runs = Where().between("r.started_at", both).add(f"r.{FINISHED_RUN}")
+    if scope.workflow:
+        runs.add("r.workflow = ?", scope.workflow)
+    if scope.providers or scope.models:
+        # The run's cost is then the part spent on the chosen providers and models, by the
+        # engine's rule: unknown only when calls were made and none had a price.
+        nodes = scope.nodes(both)
+        source = f"""
+            runs r JOIN (
+                SELECT run_id,
+                    CASE WHEN count_if(called) = 0 OR count_if(called AND cost_usd IS NOT NULL) > 0
+                        THEN coalesce(sum(cost_usd) FILTER (WHERE called), 0) END AS cost
+                FROM (SELECT *, {LLM_CALL} AS called FROM node_runs WHERE {nodes.sql})
+                GROUP BY run_id
+            ) n USING (run_id)"""
+        cost, params = "n.cost", nodes.params
+    else:
+        source, cost, params = "runs r", "r.cost_usd", []
+    rows = get_store(scope.home).query(
+        f"""
+        SELECT coalesce(r.simulated, false), r.started_at >= ?, count(*), count(cost),
+            sum(cost), avg(cost), min(cost), max(cost)
+        FROM (SELECT r.*, {cost} AS cost FROM {source} WHERE {runs.sql}) r
+        GROUP BY ALL
+        """,
+        [scope.span.start, *params, *runs.params],
+    )
+    found = {(sim, current): figures for sim, current, *figures in rows}
+    return {
+        sim: (_run_figures(found.get((sim, True))), _run_figures(found.get((sim, False))))
+        for sim in (False, True)
+    }
+
+
+def _run_figures(row: Sequence | None) -> RunStats:
+    if row is None:
+        return RunStats()
+    executions, priced, total, average, low, high = row
+    return RunStats(int(executions), int(priced), total, average, low, high)
+
+
+# Bit of GROUPING(provider, model, workflow, node, day) set for each column left out.
+_SETS = {31: "total", 15: "provider", 7: "model", 27: "workflow", 25: "node", 30: "day", 1: "use"}
+
+
+def _node_groups(scope: _Scope) -> dict[bool, list[tuple]]:
+    """Every breakdown of both sections, plus (workflow, node, provider, model) for the
+    cheaper-model arithmetic. The node rows are scanned once, into their finest grain
+    (thousands of rows at most), and the grouping sets roll that up: seven sets straight
+    over millions of rows would cost seven hash aggregations."""
+    where = scope.nodes()
+    rows = get_store(scope.home).query(
+        f"""
+        WITH fine AS (
+            SELECT coalesce(simulated, false) AS sim, provider, model, workflow, node,
+                CAST(started_at AS DATE) AS day,
+                count_if({LLM_CALL}) AS calls,
+                count_if({LLM_CALL} AND cost_usd IS NOT NULL) AS priced,
+                sum(cost_usd) FILTER (WHERE {LLM_CALL}) AS cost,
+                sum(input_tokens) AS tokens_in, sum(output_tokens) AS tokens_out,
+                count_if(cache_hit) AS hits,
+                sum(saved_cost_usd) FILTER (WHERE cache_hit) AS saved,
+                sum(input_tokens) FILTER (WHERE {LLM_CALL} AND cost_usd IS NOT NULL) AS priced_in,
+                sum(output_tokens) FILTER (WHERE {LLM_CALL} AND cost_usd IS NOT NULL) AS priced_out
+            FROM node_runs WHERE {where.sql}
+            GROUP BY ALL
+        )
+        SELECT sim, grouping(provider, model, workflow, node, day),
+            provider, model, workflow, node, day,
+            CASE WHEN sum(calls) > 0 AND sum(priced) = 0 THEN NULL
+                ELSE coalesce(sum(cost), 0) END,
+            sum(calls), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
+            sum(calls) - sum(priced), sum(hits), coalesce(sum(saved), 0),
+            coalesce(sum(priced_in), 0), coalesce(sum(priced_out), 0), coalesce(sum(cost), 0)
+        FROM fine
+        GROUP BY GROUPING SETS ((sim), (sim, provider), (sim, provider, model),
+            (sim, workflow), (sim, workflow, node), (sim, day),
+            (sim, workflow, node, provider, model))
+        """,
+        where.params,
+    )
+    grouped: dict[bool, list[tuple]] = {}
+    for sim, g, *rest in rows:
+        grouped.setdefault(sim, []).append((_SETS[g], *rest))
+    return grouped
+
+
+def _repeats(scope: _Scope, exact: bool) -> dict[bool, list[_Repeat]]:
+    """Per node without caching: how many calls repeated an earlier identical request.
+
+    A repeat is a successful call whose exact request (same hash) was already made in the
+    window; a cache would have answered it for $0. Counting them exactly takes a hash table
+    of every distinct request, over a second for ten million calls, so past
+    EXACT_REPEATS_LIMIT calls the distinct requests are estimated (HyperLogLog, within a few
+    per cent) and the figure is marked approximate.
+    """
+    where = scope.nodes().add(LLM_CALL).add("status = 'success' AND request_hash IS NOT NULL")
+    where.add("NOT coalesce(cache_enabled, false)")
+    if exact:
+        # Each repeat is charged the average cost of its own request.
+        sql = f"""
+            SELECT sim, workflow, node, sum(n), sum(n - 1), sum((n - 1) * avg_cost)
+            FROM (
+                SELECT coalesce(simulated, false) AS sim, workflow, node,
+                    hash(request_hash) AS request, count(*) AS n,
+                    coalesce(avg(cost_usd), 0) AS avg_cost
+                FROM node_runs WHERE {where.sql}
+                GROUP BY ALL
+            )
+            GROUP BY ALL
+            HAVING sum(n - 1) > 0
+        """
+    else:
+        sql = f"""
+            SELECT sim, workflow, node, n, repeated, repeated * avg_cost
+            FROM (
+                SELECT coalesce(simulated, false) AS sim, workflow, node, count(*) AS n,
+                    greatest(count(*) - approx_count_distinct(request_hash), 0) AS repeated,
+                    coalesce(avg(cost_usd), 0) AS avg_cost
+                FROM node_runs WHERE {where.sql}
+                GROUP BY ALL
+            )
+            WHERE repeated > 0
+        """
+    found: dict[bool, list[_Repeat]] = {}
+    for sim, wf, node, calls, repeated, cost in get_store(scope.home).query(sql, where.params):
+        found.setdefault(sim, []).append(
+            _Repeat(wf, node, int(calls), int(repeated), float(cost), not exact)
+        )
+    return found
+
+
+# ----------------------------------------------------------------------------- assembling
+
+
+def _set_runs(section: CostSection, current: RunStats, previous: RunStats) -> None:
+    section.runs, section.previous = current, previous
+    section.cost_delta = _delta(current.total_cost_usd, previous.total_cost_usd)
+    section.executions_delta = _delta(current.executions, previous.executions)
+    section.average_delta = _delta(current.average_cost_usd, previous.average_cost_usd)
+
+
+def _delta(current: float | None, previous: float | None) -> Delta:
+    change = None if current is None or previous is None else current - previous
+    return Delta(current, previous, change, pct_change(current, previous))
+
+
+def _set_breakdowns(section: CostSection, rows: list[tuple]) -> list[_Use]:
+    """Fills the section from its grouping-set rows; returns the per-model use of each node."""
+    totals = next(r for r in rows if r[0] == "total")
+    section.node_cost_usd = float(totals[6] or 0)
+    calls, tokens_in, tokens_out, unpriced, hits = (int(v) for v in totals[7:12])
+    section.calls, section.input_tokens, section.output_tokens = calls, tokens_in, tokens_out
+    section.unpriced_calls, section.cache_hits = unpriced, hits
+    section.cache_savings_usd = float(totals[12])
+    several = sum(1 for r in rows if r[0] == "workflow") > 1
+    uses = []
+    for dimension, provider, model, wf, node, day, *figures in rows:
+        if dimension == "use":
+            uses.append(_Use(provider, model, wf, node, *figures[7:9], float(figures[9])))
+        if dimension in ("total", "use"):
+            continue
+        item = _breakdown(
+            {
+                "provider": provider,
+                "model": model,
+                "workflow": wf,
+                "node": f"{wf}/{node}" if several else node,
+                "day": day.isoformat() if day else None,
+            }[dimension],
+            figures,
+            section.node_cost_usd,
+        )
+        if dimension == "model":
+            item.provider = provider
+            if item.unpriced_calls:
+                section.unpriced_models.append(f"{provider}/{model}")
+        if dimension == "node":
+            item.workflow, item.node = wf, node
+        getattr(section, f"by_{dimension}").append(item)
+    for dimension in ("provider", "model", "workflow", "node"):
+        getattr(section, f"by_{dimension}").sort(key=lambda b: (-(b.cost_usd or 0), b.key))
+    section.by_day.sort(key=lambda b: b.key)
+    section.unpriced_models.sort()
+    return uses
+
+
+def _breakdown(key: str | None, figures: Sequence, whole: float) -> Breakdown:
+    cost, calls, tokens_in, tokens_out, unpriced, hits, saved = figures[:7]
+    return Breakdown(
+        key=str(key),
+        cost_usd=cost,
+        share=(cost or 0) / whole if whole else 0.0,
+        calls=int(calls),
+        input_tokens=int(tokens_in),
+        output_tokens=int(tokens_out),
+        unpriced_calls=int(unpriced),
+        cache_hits=int(hits),
+        saved_cost_usd=float(saved),
+    )
+
+
+# ----------------------------------------------------------------------------- recommendation
+
+
+def _switch_options(uses: list[_Use], prices: PriceBook) -> list[Recommendation]:
+    """What each node's priced calls would have cost on the nearest cheaper model: the
+    likeliest drop-in, so a saving that is believable rather than the largest on paper."""
+    options = []
+    for use in uses:
+        if not use.provider or not use.model or use.cost_usd <= 0:
+            continue
+        cheaper = prices.cheaper_models(use.provider, use.model, limit=1)
+        if not cheaper:
+            continue
+        key, price = cheaper[0]
+        saving = use.cost_usd - price.cost(use.input_tokens, use.output_tokens)
+        if saving > 0:
+            options.append(
+                Recommendation(
+                    kind="switch_model",
+                    workflow=use.workflow,
+                    node=use.node,
+                    text="",
+                    saving_usd=saving,
+                    saving_pct=saving / use.cost_usd,
+                    from_model=use.model,
+                    to_model=bare_model(use.provider, key),
+                )
+            )
+    return options
+
+
+def _cache_options(section: CostSection, repeats: list[_Repeat]) -> list[Recommendation]:
+    node_cost = {(b.workflow, b.node): b.cost_usd or 0 for b in section.by_node}
+    return [
+        Recommendation(
+            kind="enable_cache",
+            workflow=r.workflow,
+            node=r.node,
+            text="",
+            saving_usd=r.cost_usd,
+            saving_pct=r.cost_usd / cost if (cost := node_cost.get((r.workflow, r.node))) else None,
+            repeated_calls=r.repeated,
+            calls=r.calls,
+            approximate=r.approximate,
+        )
+        for r in repeats
+        if r.cost_usd > 0
+    ]
+
+
+def _recommend(
+    section: CostSection, options: list[Recommendation], span: Window
+) -> Recommendation | None:
+    """The single change that would have saved the most over the window; else, when there
+    was spend, the node to look at first (no saving claimed that the data cannot back)."""
+    if not section.node_cost_usd:
+        return None
+    several = len(section.by_workflow) > 1
+    if not options:
+        top = section.by_node[0]
+        return Recommendation(
+            kind="review_node",
+            workflow=top.workflow or "",
+            node=top.node or top.key,
+            text=f"{top.key} is {top.share:.0%} of the spend and no cheaper model or cache "
+            "would have helped: review its prompt length and max_output_tokens",
+        )
+    best = max(options, key=lambda r: (r.saving_usd or 0, r.kind, r.workflow, r.node))
+    best.saving_share = (best.saving_usd or 0) / section.node_cost_usd
+    label = f"{best.workflow}/{best.node}" if several else best.node
+    amount = f"{money(best.saving_usd)} ({best.saving_pct or 0:.0%})"
+    if best.kind == "switch_model":
+        best.text = (
+            f"Switch {label} from {best.from_model} to {best.to_model}: "
+            f"would have saved {amount} {span.phrase}"
+        )
+    else:
+        about = "about " if best.approximate else ""
+        best.text = (
+            f"Enable cache on {label}: {about}{count(best.repeated_calls or 0)} of "
+            f"{count(best.calls or 0)} calls repeated an identical request; caching would "
+            f"have saved {about}{amount} {span.phrase}"
+        )
+    return best
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def render(report: CostReport) -> str:
+    """The reference text shape: title, workflow, per-execution figures, breakdowns, advice;
+    real spend first, simulated spend after it and apart."""
+    if report.empty:
+        return _nothing(report)
+    title = f"Cost Report ({report.label})"
+    lines = [title, "=" * len(title), f"Workflow: {report.workflow or 'all workflows'}"]
+    if report.providers:
+        lines.append(f"Providers: {', '.join(report.providers)}")
+    if report.models:
+        lines.append(f"Models: {', '.join(report.models)}")
+    span = Window(report.start, report.end, report.days)
+    for section in report.sections:
+        lines.append("")
+        lines += _render_section(section, span)
+    return "\n".join(lines)
+
+
+def _nothing(report: CostReport) -> str:
+    span = Window(report.start, report.end, report.days)
+    scope = f" of {report.workflow}" if report.workflow else ""
+    return f"No runs{scope} {span.phrase}."
+
+
+def _render_section(section: CostSection, span: Window) -> list[str]:
+    heading = "Simulated Spend" if section.simulated else "Real Spend"
+    if section.empty:
+        kind = "simulated" if section.simulated else "real"
+        return [f"{heading}: no {kind} runs {span.phrase}."]
+    lines = [heading, "-" * len(heading)]
+    if section.simulated:
+        lines.append("(what the simulated calls would have cost; not money spent)")
+    stats, versus = section.runs, span.previous_phrase
+    lines += [
+        f"Total Executions: {count(stats.executions)}{_vs(section.executions_delta, versus)}",
+        f"Total Cost: {money(stats.total_cost_usd)}{_vs(section.cost_delta, versus, True)}",
+        f"Average Cost: {money(stats.average_cost_usd)}{_vs(section.average_delta, versus, True)}",
+        f"Min Cost: {money(stats.min_cost_usd)}",
+        f"Max Cost: {money(stats.max_cost_usd)}",
+        f"Cache Savings: {money(section.cache_savings_usd)} "
+        f"({count(section.cache_hits)} cache hit{'s' * (section.cache_hits != 1)})",
+    ]
+    if section.unpriced_calls:
+        lines.append(
+            f"Unpriced Calls: {count(section.unpriced_calls)} (no known price for "
+            f"{', '.join(section.unpriced_models)}; not in any total, add them under pricing:)"
+        )
+    lines.append("")
+    lines += _render_breakdown("Provider", section.by_provider)
+    lines += _render_breakdown("Model", section.by_model)
+    if len(section.by_workflow) > 1:
+        lines += _render_breakdown("Workflow", section.by_workflow)
+    lines += _render_breakdown("Node", section.by_node, mark_top=True)
+    lines += _render_breakdown("Day", section.by_day)
+    if section.recommendation:
+        lines += ["", f"Recommendation: {section.recommendation.text}"]
+    return lines
+
+
+def _vs(delta: Delta | None, versus: str, is_money: bool = False) -> str:
+    if delta is None or delta.change is None or not delta.previous:
+        return f" (none in the {versus})"
+    sign = "+" if delta.change >= 0 else "-"
+    amount = money(abs(delta.change)) if is_money else count(abs(delta.change))
+    return f" ({sign}{amount}, {delta.change_pct:+.0%} vs {versus})"
+
+
+def _render_breakdown(title: str, items: list[Breakdown], mark_top: bool = False) -> list[str]:
+    lines = [f"Cost by {title}:"]
+    names = [b.key for b in items]
+    for position, item in enumerate(items):
+        key = item.key
+        if item.provider and names.count(key) > 1:
+            key = f"{key} ({item.provider})"
+        line = f"  - {key}: {money(item.cost_usd)} ({item.share:.0%})"
+        if item.unpriced_calls:
+            line += f", {count(item.unpriced_calls)} unpriced calls"
+        if mark_top and position == 0 and item.cost_usd:
+            line += "  ← Most expensive"
+        lines.append(line)
+    return lines
+
+
+def to_csv(report: CostReport) -> str:
+    """One flat table, a row per section, dimension and key, for a spreadsheet to pivot."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for section in report.sections:
+        name = "simulated" if section.simulated else "real"
+        for dimension in DIMENSIONS:
+            for item in getattr(section, f"by_{dimension}"):
+                writer.writerow(
+                    [
+                        name,
+                        dimension,
+                        item.key,
+                        "" if item.cost_usd is None else item.cost_usd,
+                        round(item.share, 6),
+                        item.calls,
+                        item.input_tokens,
+                        item.output_tokens,
+                        item.unpriced_calls,
+                        item.cache_hits,
+                        item.saved_cost_usd,
+                    ]
+                )
+    return out.getvalue()
+
+
+def command(args: argparse.Namespace) -> int:
+    try:
+        report = cost_report(days=args.days, workflow=args.workflow)
+    except TelemetryBusy as exc:
+        print(f"cost-report: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(to_json(report))
+    elif args.format == "csv":
+        print(to_csv(report), end="")
+    else:
+        print(render(report))
+    return 0

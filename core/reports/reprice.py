@@ -1,0 +1,285 @@
+"""What past calls of one model would have cost on another, from their recorded tokens.
+
+Only calls that reached a model count (cache hits cost nothing either way). The difference
+is taken over calls whose actual cost is known: a call of an unpriced model has a repriced
+cost but nothing to compare it with, so it is counted apart rather than compared with $0.
+Real and simulated calls are totalled apart, as in the cost report. New prices come from
+the bundled price map, or from the workflow's `pricing:` when one workflow is chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from core import litellm_data
+from core.formatting import count, money
+from core.model_names import PROVIDER_ALIASES, SIMULATED, litellm_provider
+from core.pricing import Price, PriceBook
+from core.reports.common import LLM_CALL, Where, Window, latest_workflows, to_json, window
+from core.settings import data_home
+from core.telemetry import TelemetryBusy, get_store
+
+
+class RepriceError(ValueError):
+    """A swap that cannot be priced or parsed; the message says what to pass instead."""
+
+
+@dataclass
+class RepriceRow:
+    """The calls of one node (or of a whole section, as its totals) under both prices."""
+
+    workflow: str | None
+    node: str | None
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    unpriced_calls: int = 0  # calls with no recorded cost: repriced, but not compared
+    actual_cost_usd: float | None = None  # None when no call had a recorded cost
+    repriced_cost_usd: float = 0.0  # every call at the new model's prices
+    difference_usd: float | None = None  # repriced - actual, over calls with a recorded cost
+    difference_pct: float | None = None  # of the actual cost
+
+
+@dataclass
+class RepriceSection:
+    simulated: bool
+    total: RepriceRow = field(default_factory=lambda: RepriceRow(None, None))
+    by_node: list[RepriceRow] = field(default_factory=list)
+
+
+@dataclass
+class Swap:
+    old: str
+    new: str
+    price_source: str  # the price-map key or pricing: override the new price came from
+    input_per_million: float
+    output_per_million: float
+    real: RepriceSection = field(default_factory=lambda: RepriceSection(False))
+    simulated: RepriceSection = field(default_factory=lambda: RepriceSection(True))
+
+    @property
+    def calls(self) -> int:
+        return self.real.total.calls + self.simulated.total.calls
+
+
+@dataclass
+class RepriceReport:
+    start: datetime
+    end: datetime
+    days: int | None
+    label: str
+    workflow: str | None
+    swaps: list[Swap]
+    models_seen: list[str]  # models called in the window, to correct a swap that found none
+
+
+def parse_swaps(values: Sequence[str]) -> list[tuple[str, str]]:
+    swaps = []
+    for value in values:
+        old, sep, new = value.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise RepriceError(f"--model {value!r}: expected OLD=NEW, e.g. gpt-4o=gpt-4o-mini")
+        swaps.append((old.strip(), new.strip()))
+    return swaps
+
+
+def reprice(
+    home: str | Path | None = None,
+    *,
+    swaps: Sequence[tuple[str, str]],
+    days: int = 30,
+    workflow: str | None = None,
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+) -> RepriceReport:
+    """Raises RepriceError naming a new model that has no known price."""
+    folder = data_home(home)
+    span = window(days, start, end)
+    definition = latest_workflows(folder, [workflow]).get(workflow) if workflow else None
+    prices = PriceBook(definition.spec.pricing if definition else None)
+    priced = [(old, new, _new_price(prices, new)) for old, new in swaps]
+    result = []
+    for old, new, price in priced:
+        swap = Swap(
+            old, new, price.source, price.input_per_token * 1e6, price.output_per_token * 1e6
+        )
+        for sim, wf, node, calls, tokens_in, tokens_out, unpriced, actual, *priced_tokens in _calls(
+            folder, span, workflow, old
+        ):
+            row = RepriceRow(wf, node, calls, tokens_in, tokens_out, unpriced, actual)
+            row.repriced_cost_usd = price.cost(tokens_in, tokens_out)
+            _compare(row, price.cost(*priced_tokens))
+            (swap.simulated if sim else swap.real).by_node.append(row)
+        for section in (swap.real, swap.simulated):
+            section.by_node.sort(key=lambda r: (-(r.actual_cost_usd or 0), r.workflow, r.node))
+            section.total = _sum(section.by_node, price)
+        result.append(swap)
+    seen = _models_seen(folder, span, workflow) if any(not s.calls for s in result) else []
+    return RepriceReport(span.start, span.end, span.days, span.label, workflow, result, seen)
+
+
+def _new_price(prices: PriceBook, model: str) -> Price:
+    """`provider/model` is looked up under that provider; a bare name wherever it is sold."""
+    provider, sep, bare = model.partition("/")
+    price = prices.price(provider, bare) if sep else prices.price(SIMULATED, model)
+    if price is None:
+        raise RepriceError(
+            f"no known price for model {model!r}"
+            + _suggest(model)
+            + "; add it under pricing: in the workflow and pass --workflow"
+        )
+    return price
+
+
+def _suggest(model: str) -> str:
+    names = [k for k, v in litellm_data.model_prices().items() if v.get("mode") == "chat"]
+    close = difflib.get_close_matches(model, names, n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def _old_model(old: str) -> Where:
+    """Calls of `old` as telemetry recorded it: `gpt-4o`, or `openai/gpt-4o` meaning model
+    gpt-4o from provider openai (under any of the provider's spellings), or a model name
+    stored with its own prefix."""
+    provider, sep, bare = old.partition("/")
+    if not sep:
+        return Where().add("model = ? OR ends_with(model, '/' || ?)", old, old)
+    canonical = litellm_provider(provider)
+    spellings = {provider, canonical} | {a for a, c in PROVIDER_ALIASES.items() if c == canonical}
+    clause = "model = ? OR (model = ? AND list_contains(?, provider))"
+    return Where().add(clause, old, bare, sorted(spellings))
+
+
+def _calls(home: Path, span: Window, workflow: str | None, old: str) -> list[tuple]:
+    where = Where().between("started_at", span).add(LLM_CALL)
+    if workflow:
+        where.add("workflow = ?", workflow)
+    match = _old_model(old)
+    where.add(match.sql, *match.params)
+    return get_store(home).query(
+        f"""
+        SELECT coalesce(simulated, false), workflow, node, count(*),
+            coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+            count_if(cost_usd IS NULL), sum(cost_usd),
+            coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NOT NULL), 0),
+            coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NOT NULL), 0)
+        FROM node_runs WHERE {where.sql}
+        GROUP BY ALL
+        """,
+        where.params,
+    )
+
+
+def _compare(row: RepriceRow, repriced_priced: float) -> None:
+    """Difference over the calls with a recorded cost: `repriced_priced` is their new cost."""
+    if row.actual_cost_usd is None:
+        row.difference_usd = row.difference_pct = None
+        return
+    row.difference_usd = repriced_priced - row.actual_cost_usd
+    row.difference_pct = row.difference_usd / row.actual_cost_usd if row.actual_cost_usd else None
+
+
+def _sum(rows: list[RepriceRow], price: Price) -> RepriceRow:
+    total = RepriceRow(None, None)
+    for row in rows:
+        total.calls += row.calls
+        total.input_tokens += row.input_tokens
+        total.output_tokens += row.output_tokens
+        total.unpriced_calls += row.unpriced_calls
+        total.repriced_cost_usd += row.repriced_cost_usd
+    actual = [r for r in rows if r.actual_cost_usd is not None]
+    if actual:
+        total.actual_cost_usd = sum(r.actual_cost_usd or 0 for r in actual)
+        _compare(total, total.actual_cost_usd + sum(r.difference_usd or 0 for r in actual))
+    return total
+
+
+def _models_seen(home: Path, span: Window, workflow: str | None) -> list[str]:
+    where = Where().between("started_at", span).add(LLM_CALL)
+    if workflow:
+        where.add("workflow = ?", workflow)
+    rows = get_store(home).query(
+        f"SELECT DISTINCT provider || '/' || model FROM node_runs WHERE {where.sql} ORDER BY 1",
+        where.params,
+    )
+    return [r[0] for r in rows if r[0]]
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def render(report: RepriceReport) -> str:
+    title = f"Reprice ({report.label})"
+    lines = [title, "=" * len(title), f"Workflow: {report.workflow or 'all workflows'}"]
+    span = Window(report.start, report.end, report.days)
+    for swap in report.swaps:
+        lines += ["", _swap_heading(swap)]
+        if not swap.calls:
+            seen = f"; models called: {', '.join(report.models_seen)}" if report.models_seen else ""
+            lines.append(f"  No calls of {swap.old} {span.phrase}{seen}.")
+            continue
+        for section in (swap.real, swap.simulated):
+            lines += _render_section(section, span)
+    return "\n".join(lines)
+
+
+def _swap_heading(swap: Swap) -> str:
+    return (
+        f"{swap.old} -> {swap.new} (${swap.input_per_million:g} in / "
+        f"${swap.output_per_million:g} out per million tokens, from {swap.price_source})"
+    )
+
+
+def _render_section(section: RepriceSection, span: Window) -> list[str]:
+    kind = "Simulated" if section.simulated else "Real"
+    total = section.total
+    if not total.calls:
+        return [f"  {kind} calls: none {span.phrase}."]
+    lines = [
+        f"  {kind} calls: {count(total.calls)} ({count(total.input_tokens)} input + "
+        f"{count(total.output_tokens)} output tokens)",
+        f"    Actual cost:   {money(total.actual_cost_usd)}",
+        f"    Repriced cost: {money(total.repriced_cost_usd)}",
+        f"    Difference:    {_difference(total)}",
+    ]
+    if total.unpriced_calls:
+        lines.append(
+            f"    ({count(total.unpriced_calls)} calls had no recorded price: repriced, "
+            "but left out of the difference)"
+        )
+    lines.append("    By node:")
+    several = len({r.workflow for r in section.by_node}) > 1
+    for row in section.by_node:
+        name = f"{row.workflow}/{row.node}" if several else row.node
+        lines.append(
+            f"      - {name}: {count(row.calls)} calls, {money(row.actual_cost_usd)} -> "
+            f"{money(row.repriced_cost_usd)} ({_difference(row)})"
+        )
+    return lines
+
+
+def _difference(row: RepriceRow) -> str:
+    if row.difference_usd is None:
+        return "unknown (no recorded price to compare)"
+    sign = "+" if row.difference_usd >= 0 else "-"
+    pct = f", {row.difference_pct:+.0%}" if row.difference_pct is not None else ""
+    return f"{sign}{money(abs(row.difference_usd))}{pct}"
+
+
+def command(args: argparse.Namespace) -> int:
+    try:
+        report = reprice(swaps=parse_swaps(args.model), days=args.days, workflow=args.workflow)
+    except RepriceError as exc:
+        print(f"reprice: error: {exc}", file=sys.stderr)
+        return 2
+    except TelemetryBusy as exc:
+        print(f"reprice: {exc}", file=sys.stderr)
+        return 1
+    print(to_json(report) if args.format == "json" else render(report))
+    return 0
