@@ -41,13 +41,13 @@ def _run(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
-def _report(module: str) -> Callable[[argparse.Namespace], int]:
-    """A handler that imports its report module only when that command runs."""
+def _lazy(module: str) -> Callable[[argparse.Namespace], int]:
+    """A handler that imports its module only when that command runs."""
 
     def handler(args: argparse.Namespace) -> int:
         import importlib
 
-        return int(importlib.import_module(f"core.reports.{module}").command(args))
+        return int(importlib.import_module(module).command(args))
 
     return handler
 
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--run", metavar="ID", help="one run (a prefix of its id is enough)")
     profile.add_argument("--last", type=int, default=20, metavar="N", help="last N runs (20)")
     profile.add_argument("--format", choices=("text", "json"), default="text")
-    profile.set_defaults(handler=_report("profile"))
+    profile.set_defaults(handler=_lazy("core.reports.profile"))
 
     cost = commands.add_parser(
         "cost-report", help="spend by workflow, provider, model, node and day"
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--days", type=int, default=7, metavar="N", help="last N days (7)")
     cost.add_argument("--workflow", "-w", metavar="W", help="workflow name")
     cost.add_argument("--format", choices=("text", "json", "csv"), default="text")
-    cost.set_defaults(handler=_report("cost"))
+    cost.set_defaults(handler=_lazy("core.reports.cost"))
 
     reprice = commands.add_parser(
         "reprice", help="what past runs would have cost with another model"
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     reprice.add_argument("--days", type=int, default=30, metavar="N", help="last N days (30)")
     reprice.add_argument("--workflow", "-w", metavar="W", help="workflow name")
     reprice.add_argument("--format", choices=("text", "json"), default="text")
-    reprice.set_defaults(handler=_report("reprice"))
+    reprice.set_defaults(handler=_lazy("core.reports.reprice"))
 
     check = commands.add_parser(
         "check", help="evaluate target metrics; exit 1 on any violation (a CI gate)"
@@ -130,7 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-run-latency-ms", type=float, metavar="MS", help="p95 duration per run"
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
-    check.set_defaults(handler=_report("check"))
+    check.set_defaults(handler=_lazy("core.reports.check"))
+
+    app = commands.add_parser("app", help="start the Streamlit app")
+    app.add_argument("--port", type=int, default=8501)
+    app.add_argument(
+        "--no-demo", action="store_true", help="do not seed demo history into an empty database"
+    )
+    app.set_defaults(handler=_lazy("core.app_launcher"))
+
+    demo = commands.add_parser(
+        "demo", help="fill the database with simulated runs of the example workflows"
+    )
+    demo.add_argument("--days", type=int, default=30, metavar="N", help="spread over N days")
+    demo.add_argument("--runs-per-day", type=int, default=40, metavar="N")
+    demo.set_defaults(handler=_lazy("core.demo"))
+
+    schema = commands.add_parser(
+        "schema", help="write the workflow JSON Schema (for editor completion and checks)"
+    )
+    schema.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    schema.set_defaults(handler=_lazy("core.json_schema"))
     return parser
 
 

@@ -160,3 +160,24 @@ def workflow_problems(text: str) -> list[Problem]:
     except WorkflowError as exc:
         return exc.problems
     return []
+
+
+def with_models(workflow: Workflow, models: dict[str, tuple[str, str]]) -> Workflow:
+    """The workflow with some nodes moved to another (provider, model): for what-if estimates.
+
+    The source text is left as it was (the result is not meant to be saved or run under the
+    original's hash); only the spec, and what derives from it, changes.
+    """
+    nodes = []
+    for node in workflow.spec.nodes:
+        if isinstance(node, LLMNode) and node.name in models:
+            provider, model = models[node.name]
+            own = node.llm or LLMSettings()
+            node = node.model_copy(
+                update={"llm": own.model_copy(update={"provider": provider, "model": model})}
+            )
+        nodes.append(node)
+    spec = workflow.spec.model_copy(update={"nodes": nodes})
+    return Workflow(
+        spec=spec, source=workflow.source, filename=workflow.filename, graph=workflow.graph
+    )
