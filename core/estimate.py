@@ -179,7 +179,15 @@ def estimate(
         literal = count_message_tokens(request.provider, request.model, request.messages)
         cached_output = _cached_output(cache, node, request, plan_values)
         price = prices.price(request.provider, request.model)
-        stats = history.get((name, request.model))
+        stats, basis = history.get((name, request.model)), "history"
+        if stats is None or stats.runs < MIN_HISTORY:
+            # Another model's lengths for the same prompt beat a blind default (what-ifs).
+            others = [
+                (m, h) for (n, m), h in history.items() if n == name and h.runs >= MIN_HISTORY
+            ]
+            if others:
+                other_model, stats = max(others, key=lambda item: item[1].runs)
+                basis = f"history of {other_model}"
         if cached_output is not None:
             known[name] = cached_output
             plan = _Planned(node, request, 0, [], price, 0, 0, 0, 0.0, "served from cache", 0, True)
@@ -188,7 +196,7 @@ def estimate(
             high = min(float(request.max_output_tokens), stats.mean + Z_RANGE * stats.sd)
             plan = _Planned(
                 node, request, literal, plan_values.pending, price, low, stats.mean, high,
-                stats.sd, f"history: {stats.runs} runs", stats.runs, False,
+                stats.sd, f"{basis}: {stats.runs} runs", stats.runs, False,
             )  # fmt: skip
         else:
             low, mean, high = (share * request.max_output_tokens for share in DEFAULT_SHARE)
