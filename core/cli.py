@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--days", type=int, default=30, metavar="N", help="spread over N days")
     demo.add_argument("--runs-per-day", type=int, default=40, metavar="N")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data)")
+    demo.add_argument(
+        "--force", action="store_true", help="add demo runs even if some are already there"
+    )
     demo.set_defaults(handler=_lazy("core.demo"))
 
     schema = commands.add_parser(
