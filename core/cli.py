@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_lazy("core.demo"))
 
+    memory = commands.add_parser("memory", help="list, read or clear a memory namespace")
+    memory.add_argument("action", choices=("list", "get", "clear"))
+    memory.add_argument("key", nargs="?", help="the key to get (with get)")
+    memory.add_argument("--namespace", "-n", metavar="NS", help="namespace (default: all, list)")
+    memory.add_argument("--json", action="store_true", help="print values as JSON")
+    memory.set_defaults(handler=_lazy("core.memory_cli"))
+
     schema = commands.add_parser(
         "schema", help="write the workflow JSON Schema (for editor completion and checks)"
     )

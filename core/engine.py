@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from core.budget import Budget
+from core.code_node import memory_namespace, run_code_node
 from core.inputs import check_inputs
 from core.llm_node import LLMContext, run_llm_node
+from core.memory import memory_store
 from core.model_names import SIMULATED
 from core.pricing import PriceBook
 from core.providers.base import LLMRequest
@@ -61,6 +63,10 @@ def _node_row(run: _Run, node: NodeResult) -> dict[str, Any]:
         "simulated": node.simulated,
         "request_hash": node.request_hash,
         "queue_ms": node.queue_ms,
+        "cpu_seconds": node.cpu_seconds,
+        "peak_memory_mb": node.peak_memory_mb,
+        "exit_reason": node.exit_reason,
+        "stdout": node.stdout,
     }
 
 
@@ -101,6 +107,7 @@ class _Run:
             real=_real_provider() if needs_real else None,
             simulated=SimulatedProvider(),
         )
+        self.memory = memory_store(home)
         self.outputs: dict[str, Any] = {}
         self.results: dict[str, NodeResult] = {}
         self.stop_reason: str | None = None
@@ -190,15 +197,22 @@ class _Run:
         node = self.workflow.nodes[name]
         self._emit("node_started", {"node": name})
         try:
+            namespace = memory_namespace(self.workflow, node)
             if isinstance(node, LLMNode):
-                values = TemplateValues(self.inputs, self.outputs, {})
+                memory = self.memory.snapshot(namespace) if namespace else {}
+                values = TemplateValues(self.inputs, self.outputs, memory)
                 result = await run_llm_node(self.llm, node, values)
+                if result.ok and namespace:
+                    ttl = node.memory.ttl if node.memory else None
+                    self.memory.set(namespace, node.name, result.output, ttl)
             else:
-                result = self._stub_result(
-                    node,
-                    "failed",
-                    "code nodes cannot run yet: the sandbox is not part of this version",
-                )
+                waited = time.perf_counter()
+                async with self.llm.semaphore:
+                    queued = (time.perf_counter() - waited) * 1000
+                    result = await run_code_node(
+                        self.workflow, node, self.inputs, self.outputs, self.memory
+                    )
+                result.queue_ms = queued
         except asyncio.CancelledError:
             self._record(self._stub_result(node, "cancelled", "run cancelled"))
             raise

@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.code_node import memory_namespace
 from core.inputs import check_inputs
 from core.llm_node import build_request, decode_output
+from core.memory import memory_store
 from core.model_names import SIMULATED
 from core.pricing import Price, PriceBook
 from core.providers.base import LLMRequest
@@ -116,8 +118,10 @@ def output_history(
 class _PlanValues(TemplateValues):
     """Renders known values; an output not known yet renders empty and is noted instead."""
 
-    def __init__(self, inputs: dict[str, Any], known: dict[str, Any], schemas: dict) -> None:
-        super().__init__(inputs, known, {})
+    def __init__(
+        self, inputs: dict[str, Any], known: dict[str, Any], schemas: dict, memory: dict
+    ) -> None:
+        super().__init__(inputs, known, memory)
         self.schemas = schemas
         self.pending: list[tuple[str, float]] = []
 
@@ -165,6 +169,7 @@ def estimate(
     history = output_history(folder, workflow.name, simulate)
     prices = PriceBook(workflow.spec.pricing)
     cache = response_cache(folder) if use_cache else None
+    memory = memory_store(folder)
     schemas = {node.name: node.schema_ for node in workflow.spec.nodes if isinstance(node, LLMNode)}
     known: dict[str, Any] = {}
     planned: dict[str, _Planned] = {}
@@ -172,7 +177,9 @@ def estimate(
         node = workflow.nodes[name]
         if not isinstance(node, LLMNode):
             continue
-        plan_values = _PlanValues(values, known, schemas)
+        namespace = memory_namespace(workflow, node)
+        remembered = memory.snapshot(namespace) if namespace else {}
+        plan_values = _PlanValues(values, known, schemas, remembered)
         llm = workflow.llm_for(node)
         simulated = simulate or llm.provider == SIMULATED
         request = build_request(workflow, node, plan_values, simulated)

@@ -31,6 +31,10 @@ class NodeResult:
     simulated: bool = False
     queue_ms: float = 0.0
     request_hash: str | None = None
+    cpu_seconds: float | None = None  # code nodes: CPU the sandboxed code used
+    peak_memory_mb: float | None = None
+    exit_reason: str | None = None  # code nodes: ok, exception, timeout, memory, ...
+    stdout: str | None = None  # code nodes: what the code printed (truncated)
 
     @property
     def ok(self) -> bool:

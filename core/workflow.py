@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from core.model_names import SIMULATED
 from core.schema import CodeNode, LLMNode, LLMSettings, SimulateSettings, WorkflowSpec
 from core.templates import Template, compile_template
 from core.validation import schema_problems, semantic_problems
-from core.yaml_source import YamlSyntaxError, parse
+from core.yaml_source import SourceMap, YamlSyntaxError, parse
 
 DEFAULT_PROVIDER = "openai"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -42,6 +42,9 @@ class Workflow:
     source: str
     filename: str
     graph: Graph
+    # File line (1-based) of each code node's first line of code: a user's exception is
+    # reported at both its line in the block and its line in the file.
+    code_starts: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -150,7 +153,20 @@ def parse_workflow(text: str, filename: str = "<workflow>") -> Workflow:
     spec = WorkflowSpec.model_validate(data)
     edges = [(edge.from_, edge.to) for edge in spec.edges] if spec.edges is not None else None
     graph = Graph.build([node.name for node in spec.nodes], edges)
-    return Workflow(spec=spec, source=text, filename=filename, graph=graph)
+    code_starts = {
+        node.name: _block_start(text, source_map, ("nodes", index, "code"))
+        for index, node in enumerate(spec.nodes)
+        if isinstance(node, CodeNode)
+    }
+    return Workflow(spec=spec, source=text, filename=filename, graph=graph, code_starts=code_starts)
+
+
+def _block_start(text: str, source_map: SourceMap, path: tuple[str | int, ...]) -> int:
+    """A block scalar (`code: |`) starts on the line after its indicator."""
+    span = source_map.values.get(path)
+    if span is None:
+        return 1
+    return span.line + (2 if text[span.start : span.start + 1] in "|>" else 1)
 
 
 def workflow_problems(text: str) -> list[Problem]:

@@ -10,7 +10,9 @@ Metrics and their thresholds:
   summed node time, or 50 % of its node cost. A workflow of n nodes cannot split evenly
   below 1/n, so a three-node workflow would fail the 20 % rule however balanced it is; a
   node therefore fails when its share exceeds the larger of the threshold and twice an
-  even share (the profile report's "twice the average node"), and the line says which;
+  even share (the profile report's "twice the average node"), and the line says which.
+  Workflows with fewer than three such nodes are SKIP: no node can exceed twice an even
+  share of one or two;
 - p95 cost and p95 duration of runs, per workflow, against --max-run-cost and
   --max-run-latency-ms, else the newest recorded version's `targets:` (and `max_cost`, the
   per-run budget, for cost).
@@ -311,6 +313,9 @@ def _share(
         return metric
     metric.node = max(sorted(counted), key=lambda n: counted[n])
     metric.value = counted[metric.node] / whole
+    if EVEN_SHARE_FACTOR / len(counted) >= 1:
+        metric.detail = f"largest: {metric.node}; too few nodes to judge (fewer than 3)"
+        return metric
     metric.threshold = max(threshold, EVEN_SHARE_FACTOR / len(counted))
     metric.status = _judge(metric.value, metric.threshold, "<=")
     metric.detail = f"largest: {metric.node}"

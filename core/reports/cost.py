@@ -302,25 +302,29 @@ def _node_groups(scope: _Scope) -> dict[bool, list[tuple]]:
     rows = get_store(scope.home).query(
         f"""
         WITH fine AS (
-            SELECT coalesce(simulated, false) AS sim, provider, model, workflow, node,
-                CAST(started_at AS DATE) AS day,
-                count_if({LLM_CALL}) AS calls,
-                count_if({LLM_CALL} AND cost_usd IS NOT NULL) AS priced,
-                sum(cost_usd) FILTER (WHERE {LLM_CALL}) AS cost,
+            -- Rows that made no call carry $0 (cache hits, calls never made) and no saving
+            -- unless they are hits, so plain sums are right; each FILTER costs a pass.
+            SELECT sim, provider, model, workflow, node, day, count_if(called) AS calls,
+                count_if(called AND cost_usd IS NULL) AS unpriced, sum(cost_usd) AS cost,
                 sum(input_tokens) AS tokens_in, sum(output_tokens) AS tokens_out,
-                count_if(cache_hit) AS hits,
-                sum(saved_cost_usd) FILTER (WHERE cache_hit) AS saved,
-                sum(input_tokens) FILTER (WHERE {LLM_CALL} AND cost_usd IS NOT NULL) AS priced_in,
-                sum(output_tokens) FILTER (WHERE {LLM_CALL} AND cost_usd IS NOT NULL) AS priced_out
-            FROM node_runs WHERE {where.sql}
+                count_if(cache_hit) AS hits, sum(saved_cost_usd) AS saved,
+                sum(CASE WHEN cost_usd IS NOT NULL THEN input_tokens END) AS priced_in,
+                sum(CASE WHEN cost_usd IS NOT NULL THEN output_tokens END) AS priced_out
+            FROM (
+                SELECT coalesce(simulated, false) AS sim, provider, model, workflow, node,
+                    CAST(started_at AS DATE) AS day, cost_usd, input_tokens, output_tokens,
+                    coalesce(cache_hit, false) AS cache_hit, saved_cost_usd,
+                    {LLM_CALL} AS called
+                FROM node_runs WHERE {where.sql}
+            )
             GROUP BY ALL
         )
         SELECT sim, grouping(provider, model, workflow, node, day),
             provider, model, workflow, node, day,
-            CASE WHEN sum(calls) > 0 AND sum(priced) = 0 THEN NULL
+            CASE WHEN sum(calls) > 0 AND sum(calls) = sum(unpriced) THEN NULL
                 ELSE coalesce(sum(cost), 0) END,
             sum(calls), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
-            sum(calls) - sum(priced), sum(hits), coalesce(sum(saved), 0),
+            sum(unpriced), sum(hits), coalesce(sum(saved), 0),
             coalesce(sum(priced_in), 0), coalesce(sum(priced_out), 0), coalesce(sum(cost), 0)
         FROM fine
         GROUP BY GROUPING SETS ((sim), (sim, provider), (sim, provider, model),
@@ -582,7 +586,7 @@ def _render_section(section: CostSection, span: Window) -> list[str]:
         f"Min Cost: {money(stats.min_cost_usd)}",
         f"Max Cost: {money(stats.max_cost_usd)}",
         f"Cache Savings: {money(section.cache_savings_usd)} "
-        f"({count(section.cache_hits)} cache hit{'s' * (section.cache_hits != 1)})",
+        f"({_calls(section.cache_hits, 'cache hit')})",
     ]
     if section.unpriced_calls:
         lines.append(
@@ -618,11 +622,15 @@ def _render_breakdown(title: str, items: list[Breakdown], mark_top: bool = False
             key = f"{key} ({item.provider})"
         line = f"  - {key}: {money(item.cost_usd)} ({item.share:.0%})"
         if item.unpriced_calls:
-            line += f", {count(item.unpriced_calls)} unpriced calls"
+            line += f", {_calls(item.unpriced_calls, 'unpriced call')}"
         if mark_top and position == 0 and item.cost_usd:
             line += "  ← Most expensive"
         lines.append(line)
     return lines
+
+
+def _calls(number: int, noun: str) -> str:
+    return f"{count(number)} {noun}{'s' * (number != 1)}"
 
 
 def to_csv(report: CostReport) -> str:

@@ -109,16 +109,11 @@ def reprice(
         swap = Swap(
             old, new, price.source, price.input_per_token * 1e6, price.output_per_token * 1e6
         )
-        for sim, wf, node, calls, tokens_in, tokens_out, unpriced, actual, *priced_tokens in _calls(
-            folder, span, workflow, old
-        ):
-            row = RepriceRow(wf, node, calls, tokens_in, tokens_out, unpriced, actual)
-            row.repriced_cost_usd = price.cost(tokens_in, tokens_out)
-            _compare(row, price.cost(*priced_tokens))
-            (swap.simulated if sim else swap.real).by_node.append(row)
+        for simulated, row in _rows(folder, span, workflow, old, price):
+            (swap.simulated if simulated else swap.real).by_node.append(row)
         for section in (swap.real, swap.simulated):
             section.by_node.sort(key=lambda r: (-(r.actual_cost_usd or 0), r.workflow, r.node))
-            section.total = _sum(section.by_node, price)
+            section.total = _sum(section.by_node)
         result.append(swap)
     seen = _models_seen(folder, span, workflow) if any(not s.calls for s in result) else []
     return RepriceReport(span.start, span.end, span.days, span.label, workflow, result, seen)
@@ -156,13 +151,16 @@ def _old_model(old: str) -> Where:
     return Where().add(clause, old, bare, sorted(spellings))
 
 
-def _calls(home: Path, span: Window, workflow: str | None, old: str) -> list[tuple]:
+def _rows(
+    home: Path, span: Window, workflow: str | None, old: str, price: Price
+) -> list[tuple[bool, RepriceRow]]:
+    """(simulated, row) per node that called `old`, priced both ways."""
     where = Where().between("started_at", span).add(LLM_CALL)
     if workflow:
         where.add("workflow = ?", workflow)
     match = _old_model(old)
     where.add(match.sql, *match.params)
-    return get_store(home).query(
+    found = get_store(home).query(
         f"""
         SELECT coalesce(simulated, false), workflow, node, count(*),
             coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
@@ -174,6 +172,13 @@ def _calls(home: Path, span: Window, workflow: str | None, old: str) -> list[tup
         """,
         where.params,
     )
+    rows = []
+    for simulated, wf, node, calls, tokens_in, tokens_out, unpriced, actual, *priced in found:
+        row = RepriceRow(wf, node, calls, tokens_in, tokens_out, unpriced, actual)
+        row.repriced_cost_usd = price.cost(tokens_in, tokens_out)
+        _compare(row, price.cost(*priced))
+        rows.append((simulated, row))
+    return rows
 
 
 def _compare(row: RepriceRow, repriced_priced: float) -> None:
@@ -185,7 +190,7 @@ def _compare(row: RepriceRow, repriced_priced: float) -> None:
     row.difference_pct = row.difference_usd / row.actual_cost_usd if row.actual_cost_usd else None
 
 
-def _sum(rows: list[RepriceRow], price: Price) -> RepriceRow:
+def _sum(rows: list[RepriceRow]) -> RepriceRow:
     total = RepriceRow(None, None)
     for row in rows:
         total.calls += row.calls
@@ -258,7 +263,8 @@ def _render_section(section: RepriceSection, span: Window) -> list[str]:
     for row in section.by_node:
         name = f"{row.workflow}/{row.node}" if several else row.node
         lines.append(
-            f"      - {name}: {count(row.calls)} calls, {money(row.actual_cost_usd)} -> "
+            f"      - {name}: {count(row.calls)} call{'s' * (row.calls != 1)}, "
+            f"{money(row.actual_cost_usd)} -> "
             f"{money(row.repriced_cost_usd)} ({_difference(row)})"
         )
     return lines

@@ -1,0 +1,243 @@
+"""What the Estimate and Run pages ask before they act: which workflow, with which inputs,
+and (for what-if estimates) which model each node should use.
+
+Both pages share these widgets under the same keys with session-wide persistence, so a topic
+typed while estimating is still there on the Run page. Input values are returned as typed
+(text for strings and JSON); the engine converts them (`inputs_from_text=True`) and names
+every mistake, so the form never has to second-guess the workflow's own validation.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core import litellm_data
+from core.app.common import EXAMPLES_DIR, workflow_files
+from core.errors import WorkflowError
+from core.model_names import SIMULATED, bare_model
+from core.pricing import PriceBook
+from core.schema import InputSpec, LLMNode
+from core.workflow import Workflow, load_workflow, parse_workflow
+
+EDITOR = "editor"  # the workflow choice meaning "what is open in the Editor page"
+EDITOR_TEXT = "workflow_text"
+EDITOR_PATH = "workflow_path"
+CHOICE_KEY = "workflow_choice"
+
+# Inputs whose values are usually paragraphs get a text area; names are the only hint.
+LONG_TEXT_NAMES = {"text", "document", "content", "context", "body", "article", "transcript"}
+# Listed first in the what-if provider picker: the providers most workflows use.
+COMMON_PROVIDERS = ("openai", "anthropic", "gemini", "mistral", "groq", "deepseek", "xai")
+
+
+def choose_workflow() -> Workflow | None:
+    """The workflow to work on: the editor's by default, else a saved or example file.
+
+    Returns None after showing the file's problems (line:column each), so a page can stop.
+    """
+    options = ([EDITOR] if st.session_state.get(EDITOR_TEXT) else []) + [
+        str(path) for path in workflow_files()
+    ]
+    if not options:
+        st.info("No workflows yet: write one on the **Editor** page.")
+        return None
+    choice = st.selectbox(
+        "Workflow",
+        options,
+        format_func=_workflow_label,
+        key=CHOICE_KEY,
+        persist_state="session",
+        help="The workflow open in the Editor comes first; saved and example files follow.",
+    )
+    try:
+        if choice == EDITOR:
+            filename = st.session_state.get(EDITOR_PATH) or "<editor>"
+            return parse_workflow(st.session_state[EDITOR_TEXT], str(filename))
+        return load_workflow(Path(choice))
+    except WorkflowError as exc:
+        show_workflow_error(exc)
+        return None
+
+
+def show_workflow_error(exc: WorkflowError) -> None:
+    problems = "\n".join(f"- **{p.line}:{p.column}** {p.message}" for p in exc.problems)
+    st.error(
+        f"**{Path(exc.filename).name}** is not a valid workflow "
+        f"({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}, "
+        f"line:column):\n\n{problems}",
+        icon="🚫",
+    )
+
+
+def _workflow_label(choice: str) -> str:
+    if choice == EDITOR:
+        path = st.session_state.get(EDITOR_PATH)
+        return f"✏️ Open in the Editor · {Path(path).name if path else 'unsaved'}"
+    path = Path(choice)
+    return f"{path.name} · example" if path.parent == EXAMPLES_DIR else path.name
+
+
+def inputs_form(workflow: Workflow) -> dict[str, Any]:
+    """One field per declared input; empty fields are left out so defaults and the
+    required-input check apply exactly as on the command line."""
+    if not workflow.spec.inputs:
+        st.caption("This workflow takes no inputs.")
+        return {}
+    values: dict[str, Any] = {}
+    for name, spec in workflow.spec.inputs.items():
+        value = _field(workflow.name, name, spec)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+def _field(workflow: str, name: str, spec: InputSpec) -> Any:
+    label = f"{name} :red[*]" if spec.required else name
+    key = f"input:{workflow}:{name}:{spec.type}"
+    hint = " · ".join(
+        part
+        for part in (spec.description, spec.type, "required" if spec.required else "optional")
+        if part
+    )
+    common: dict[str, Any] = {"key": key, "help": hint, "persist_state": "session"}
+    default = spec.default
+    if spec.type == "boolean":
+        return st.checkbox(label, value=bool(default), **common)
+    if spec.type in ("integer", "number"):
+        integer = spec.type == "integer"
+        return st.number_input(
+            label,
+            value=None if default is None else (int(default) if integer else float(default)),
+            step=1 if integer else None,
+            format=None if integer else "%g",
+            placeholder=spec.description or spec.type,
+            **common,
+        )
+    if spec.type in ("array", "object"):
+        text = st.text_area(
+            f"{label} (JSON {spec.type})",
+            value="" if default is None else json.dumps(default, indent=2),
+            placeholder="[...]" if spec.type == "array" else "{...}",
+            **common,
+        )
+    elif _long_text(name, default):
+        text = st.text_area(label, value=default or "", placeholder=spec.description, **common)
+    else:
+        text = st.text_input(label, value=default or "", placeholder=spec.description, **common)
+    return text if text and text.strip() else None
+
+
+def _long_text(name: str, default: Any) -> bool:
+    return name.lower() in LONG_TEXT_NAMES or (isinstance(default, str) and "\n" in default)
+
+
+@cache
+def chat_models() -> dict[str, tuple[str, ...]]:
+    """Current chat models with a price, per LiteLLM provider: the what-if choices.
+
+    Fine-tunes (`ft:`) and retired models are left out: nobody can swap to them.
+    """
+    today = date.today().isoformat()
+    catalogue: dict[str, list[str]] = {}
+    for key, entry in litellm_data.model_prices().items():
+        if (
+            entry.get("mode") != "chat"
+            or entry.get("input_cost_per_token") is None
+            or entry.get("output_cost_per_token") is None
+            or key.startswith("ft:")
+            or entry.get("deprecation_date", "9999") < today
+        ):
+            continue
+        catalogue.setdefault(entry.get("litellm_provider", "other"), []).append(key)
+    return {provider: tuple(sorted(keys)) for provider, keys in catalogue.items()}
+
+
+def _providers() -> list[str]:
+    known = chat_models()
+    common = [p for p in COMMON_PROVIDERS if p in known]
+    return common + sorted(p for p in known if p not in common)
+
+
+def _current_choice(prices: PriceBook, provider: str, model: str) -> tuple[str, str]:
+    """The (provider, price-map key) the picker starts on: where the node's price comes from,
+    so a simulated `gpt-4o-mini` starts on openai / gpt-4o-mini."""
+    price = prices.price(provider, model)
+    entry = litellm_data.model_prices().get(price.source) if price else None
+    if price and entry and entry.get("litellm_provider") in chat_models():
+        return entry["litellm_provider"], price.source
+    return provider, model
+
+
+def _swap(original_provider: str, family: str, key: str) -> tuple[str, str]:
+    """The (provider, model) a node moves to; a simulated node stays simulated and is priced
+    by the key itself, a real one routes to the key's provider."""
+    if original_provider == SIMULATED:
+        return SIMULATED, key
+    return family, bare_model(family, key)
+
+
+def model_picker(workflow: Workflow) -> dict[str, tuple[str, str]]:
+    """A provider and model choice per LLM node; returns only the nodes the user changed,
+    in the form `with_models` takes."""
+    prices = PriceBook(workflow.spec.pricing)
+    swaps: dict[str, tuple[str, str]] = {}
+    llm_nodes = [node for node in workflow.spec.nodes if isinstance(node, LLMNode)]
+    for node in llm_nodes:
+        llm = workflow.llm_for(node)
+        start = _current_choice(prices, llm.provider, llm.model)
+        chosen = _node_picker(workflow.name, node.name, start, prices)
+        if chosen != start:
+            swaps[node.name] = _swap(llm.provider, *chosen)
+    return swaps
+
+
+def _node_picker(
+    workflow: str, node: str, start: tuple[str, str], prices: PriceBook
+) -> tuple[str, str]:
+    providers = _providers()
+    if start[0] not in providers:
+        providers.insert(0, start[0])
+    base = f"whatif:{workflow}:{node}"
+    provider_key = f"{base}:provider"
+    if provider_key not in st.session_state:
+        st.session_state[provider_key] = start[0]
+    st.markdown(f"**{node}**")
+    left, right = st.columns([2, 3])
+    provider = left.selectbox(
+        f"Provider of {node}", providers, key=provider_key, label_visibility="collapsed"
+    )
+    models = list(chat_models().get(provider, ()))
+    same_provider = provider == start[0]
+    if same_provider and start[1] not in models:
+        models.insert(0, start[1])
+    model = right.selectbox(
+        f"Model of {node}",
+        models,
+        index=models.index(start[1]) if same_provider else None,
+        key=f"{base}:{provider}:model",
+        placeholder="Choose a model",
+        label_visibility="collapsed",
+    )
+    if model is None:
+        return start
+    price = prices.price(provider, model)
+    st.caption(
+        f"${price.input_per_token * 1e6:,.3g} in · ${price.output_per_token * 1e6:,.3g} out "
+        "per million tokens"
+        if price
+        else "no known price"
+    )
+    return provider, model
+
+
+def reset_models(workflow: Workflow) -> None:
+    """Forget every what-if choice of this workflow: the picker returns to the file's models."""
+    prefix = f"whatif:{workflow.name}:"
+    for key in [k for k in st.session_state if str(k).startswith(prefix)]:
+        del st.session_state[key]
