@@ -125,7 +125,12 @@ def main() -> None:
     with open(os.path.join(workdir, "payload.json"), encoding="utf-8") as handle:
         payload = json.load(handle)
     os.remove(os.path.join(workdir, "payload.json"))
+    me = os.getpid()
     outcome = run(payload)
+    if os.getpid() != me:
+        # A process the code forked got here too: only the runner itself reports, or the
+        # children's reports would overwrite (and could interleave with) the real one.
+        os._exit(0)
     temporary = os.path.join(workdir, ".result.json")
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(outcome, handle)
