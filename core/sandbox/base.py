@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -10,6 +12,8 @@ from typing import Any, Protocol
 from core.sandbox.limits import MAX_RESULT_BYTES, STDOUT_KEEP_BYTES, Limits
 
 RUNNER = Path(__file__).with_name("runner.py")
+# The runner's report: a capped result plus capped output, with room for JSON escaping.
+MAX_REPORT_BYTES = 8 * (MAX_RESULT_BYTES + STDOUT_KEEP_BYTES)
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,26 @@ def write_payload(workdir: Path, job: Job) -> None:
     (workdir / "payload.json").write_text(json.dumps(payload), encoding="utf-8")
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """The file's bytes, refusing symlinks and special files: the sandboxed code owns the
+    working directory and could point result.json at a host file only we may read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(MAX_REPORT_BYTES)
+    finally:
+        os.close(fd)
+
+
 def read_outcome(workdir: Path) -> Outcome | None:
     """The runner's report, or None when it never wrote one (killed, out of memory…)."""
     try:
-        report = json.loads((workdir / "result.json").read_text(encoding="utf-8"))
+        report = json.loads(_read_regular_file(workdir / "result.json"))
     except (OSError, ValueError):
+        return None
+    if not isinstance(report, dict):
         return None
     return Outcome(
         ok=bool(report.get("ok")),
