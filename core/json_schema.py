@@ -107,6 +107,7 @@ def _json_fields() -> Schema:
 
 
 def command(args: argparse.Namespace) -> int:
+    """Stdout by default, so it pipes into other tools; with --output, a note on stderr."""
     text = json.dumps(workflow_json_schema(), indent=2) + "\n"
     if not args.output:
         sys.stdout.write(text)

@@ -13,6 +13,7 @@ from core.telemetry import get_store
 PROVIDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
 WORKFLOWS_DIR = "workflows"
 SIMULATE_STATE = "simulate"
+_TOGGLE = "simulate_toggle"
 
 
 def setup(title: str, icon: str = "🧭") -> None:
@@ -20,9 +21,13 @@ def setup(title: str, icon: str = "🧭") -> None:
     if SIMULATE_STATE not in st.session_state:
         st.session_state[SIMULATE_STATE] = not any(os.environ.get(k) for k in PROVIDER_KEYS)
     with st.sidebar:
+        # Streamlit forgets a widget's state when another page is shown, so the choice lives
+        # in a plain session key and each page's toggle starts from it.
         st.toggle(
             "Simulated provider",
-            key=SIMULATE_STATE,
+            value=st.session_state[SIMULATE_STATE],
+            key=_TOGGLE,
+            on_change=_remember_toggle,
             help="Answer every model call locally: no network, no key, realistic latency and "
             "prices. On by default when no provider key is set.",
         )
@@ -33,6 +38,10 @@ def setup(title: str, icon: str = "🧭") -> None:
             "tokens and prices; nothing is sent to a provider. Turn it off in the sidebar.",
             icon="🧪",
         )
+
+
+def _remember_toggle() -> None:
+    st.session_state[SIMULATE_STATE] = st.session_state[_TOGGLE]
 
 
 def simulate() -> bool:

@@ -45,12 +45,13 @@ def workflow_dot(workflow: Workflow) -> str:
 
 
 def _node_statement(workflow: Workflow, node: LLMNode | CodeNode, is_output: bool) -> str:
-    rows = [f"<b>{escape(node.name)}</b>", _small(_kind(workflow, node))]
+    name = f'<font point-size="14"><b>{escape(node.name)}</b></font>'
+    rows = [name, _small(_kind(workflow, node))]
     badges = _badges(node)
     if badges:
         rows.append(_small(" · ".join(badges)))
     if is_output:
-        rows.append(f'<font point-size="10" color="{OUTPUT_BORDER}"><b>output</b></font>')
+        rows.append(f'<font point-size="11" color="{OUTPUT_BORDER}"><b>output</b></font>')
     label = "".join(f"<tr><td>{row}</td></tr>" for row in rows)
     fill = CODE_FILL if isinstance(node, CodeNode) else LLM_FILL
     border = f', color="{OUTPUT_BORDER}", penwidth=2.5' if is_output else ""
@@ -91,4 +92,19 @@ def _json_badge(node: LLMNode) -> str:
 
 
 def _small(text: str) -> str:
-    return f'<font point-size="10" color="{MUTED}">{escape(text)}</font>'
+    return f'<font point-size="11" color="{MUTED}">{escape(text)}</font>'
+
+
+def workflow_summary(workflow: Workflow) -> str:
+    """One line under the graph: size, node kinds and the distinct models it calls."""
+    llm_nodes = [node for node in workflow.nodes.values() if isinstance(node, LLMNode)]
+    models = dict.fromkeys(workflow.llm_for(node).model for node in llm_nodes)
+    parts = [
+        f"{len(workflow.nodes)} node{'s' * (len(workflow.nodes) != 1)}",
+        f"{len(llm_nodes)} LLM",
+        f"{len(workflow.nodes) - len(llm_nodes)} code",
+        "outputs: " + ", ".join(workflow.outputs),
+    ]
+    if models:
+        parts.append("models: " + ", ".join(models))
+    return " · ".join(parts)

@@ -1,7 +1,7 @@
-"""Opening and saving workflow files for the editor page, and the actions that need a yes.
+"""The editor page's rules: checking, opening and saving workflows, and what needs a yes.
 
-Kept out of the page so its rules (where files may be written, which names are allowed, what
-counts as unsaved) are plain functions, testable without a browser.
+Kept out of the page so that these rules (where files may be written, which names are
+allowed, what counts as unsaved) are plain functions, testable without a browser.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from core.app.common import EXAMPLES_DIR, workflows_dir
+from core.app.common import workflows_dir
+from core.errors import Problem, WorkflowError
+from core.workflow import Workflow, parse_workflow
 
 # The workflow open in the editor, for the other pages (Estimate, Run) to pick up:
 #   st.session_state[TEXT_KEY]: str, the editor's current text, saved or not;
@@ -50,6 +52,14 @@ class Overwrite:
     target: Path
 
 
+def workflow_check(text: str) -> tuple[Workflow | None, list[Problem]]:
+    """The workflow, or every problem with it: the editor draws the one and lists the other."""
+    try:
+        return parse_workflow(text), []
+    except WorkflowError as exc:
+        return None, exc.problems
+
+
 def read(path: Path) -> Document:
     return Document(path.read_text(encoding="utf-8"), path)
 
@@ -82,10 +92,6 @@ def is_saved_workflow(path: Path | None) -> bool:
     return path is not None and path.resolve().parent == workflows_dir().resolve()
 
 
-def is_example(path: Path) -> bool:
-    return path.resolve().parent == EXAMPLES_DIR.resolve()
-
-
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be a file name, or None. Only a plain stem: no folders, no dots."""
     stem = name.strip().removesuffix(SUFFIX)
@@ -101,17 +107,23 @@ def target_for(name: str) -> Path:
     return workflows_dir() / f"{name.strip().removesuffix(SUFFIX)}{SUFFIX}"
 
 
+def declared_name(text: str) -> str | None:
+    """The workflow's `name:`, when the text is YAML enough to say; None while it is not."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    settings = data.get("workflow") if isinstance(data, dict) else None
+    name = settings.get("name") if isinstance(settings, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def suggested_name(document: Document) -> str:
     """A file name to offer: the file's own, else the workflow's `name:`, else untitled."""
     if document.path is not None:
         return document.path.stem
-    try:
-        data = yaml.safe_load(document.text)
-    except yaml.YAMLError:
-        return UNTITLED
-    settings = data.get("workflow") if isinstance(data, dict) else None
-    name = settings.get("name") if isinstance(settings, dict) else None
-    return name if isinstance(name, str) and _SAVE_NAME.fullmatch(name) else UNTITLED
+    name = declared_name(document.text)
+    return name if name is not None and _SAVE_NAME.fullmatch(name) else UNTITLED
 
 
 def write(path: Path, text: str) -> None:
