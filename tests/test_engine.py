@@ -11,6 +11,7 @@ import pytest
 
 from core import InputError, arun_workflow, load_workflow, run_workflow
 from core.pricing import PriceBook
+from core.response_cache import response_cache
 from core.telemetry import get_store
 
 FAST = "{provider: simulated, model: gpt-4o-mini, simulate: {latency_ms: 0, output_tokens: 20}}"
@@ -270,18 +271,23 @@ def test_cache_hit_costs_nothing_and_records_the_saving(home: Path) -> None:
 
 
 def test_cache_entries_expire(home: Path) -> None:
-    wf = workflow(
-        """
-        workflow: {name: ttl, llm: {provider: simulated, model: gpt-4o-mini,
-                   simulate: {latency_ms: 0, output_tokens: 5}}}
+    text = """
+        workflow: {{name: ttl, llm: {{provider: simulated, model: gpt-4o-mini,
+                   simulate: {{latency_ms: 0, output_tokens: 5}}}}}}
         nodes:
-          - {name: ask, prompt: q, cache: {enabled: true, ttl: 0.3}}
+          - {{name: ask, prompt: {prompt}, cache: {{enabled: true, ttl: {ttl}}}}}
         """
-    )
-    run_workflow(wf, home=home)
-    assert run_workflow(wf, home=home).nodes["ask"].cache_hit
-    time.sleep(0.4)
-    assert not run_workflow(wf, home=home).nodes["ask"].cache_hit
+    before = time.time()
+    stored = run_workflow(workflow(text.format(prompt="kept", ttl=30)), home=home)
+    # the entry carries the node's TTL (read back rather than raced against the clock)
+    cache = response_cache(home)._cache
+    (key,) = [k for k in cache.iterkeys() if k.startswith(stored.nodes["ask"].request_hash)]
+    _, expires = cache.get(key, expire_time=True)
+    assert before + 30 <= expires <= time.time() + 30
+    short = workflow(text.format(prompt="brief", ttl=0.5))
+    run_workflow(short, home=home)
+    time.sleep(0.6)
+    assert not run_workflow(short, home=home).nodes["ask"].cache_hit
 
 
 def test_simulated_errors_are_retried_and_counted(home: Path) -> None:
