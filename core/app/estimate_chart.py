@@ -86,9 +86,10 @@ def cost_chart(estimate: Estimate, baseline: Estimate | None = None) -> alt.Laye
         scale=alt.Scale(domain=[AS_IN_FILE, SWAPPED], range=["#4C78A8", "#F58518"]),
         legend=alt.Legend(orient="bottom") if baseline else None,
     )
+    x_title = "Estimated cost per run (USD)"
     base = alt.Chart(data)
     bars = base.mark_bar(cornerRadiusEnd=3, height={"band": 0.6}).encode(
-        x=alt.X("cost:Q", title="Estimated cost per run (USD)", axis=alt.Axis(format="$.2~g")),
+        x=alt.X("cost:Q", title=x_title, axis=alt.Axis(format="$.2~g")),
         y=y,
         color=colour,
         tooltip=tooltip,
@@ -96,7 +97,7 @@ def cost_chart(estimate: Estimate, baseline: Estimate | None = None) -> alt.Laye
     ranges = (
         base.transform_filter("isValid(datum.low) && datum.high > datum.low")
         .mark_errorbar(ticks=True, color="#333", thickness=1.5)
-        .encode(x=alt.X("low:Q"), x2="high:Q", y=y, tooltip=tooltip)
+        .encode(x=alt.X("low:Q", title=x_title), x2="high:Q", y=y, tooltip=tooltip)
     )
     labels = base.mark_text(align="left", dx=8, fontSize=12, color="#555").encode(
         x="label_x:Q", y=y, text="label:N"
@@ -116,7 +117,7 @@ def cost_chart(estimate: Estimate, baseline: Estimate | None = None) -> alt.Laye
             )
         )
         layers.insert(1, file_ticks)
-    return alt.layer(*layers).properties(height=max(120, 44 * len(order)))
+    return alt.layer(*layers).properties(height=80 + 52 * len(order))  # axis + rows
 
 
 def node_table(estimate: Estimate, baseline: Estimate | None = None) -> pd.DataFrame:
@@ -127,16 +128,18 @@ def node_table(estimate: Estimate, baseline: Estimate | None = None) -> pd.DataF
         row = {
             "node": node.name,
             "model": f"{node.provider}/{node.model}",
-            "input tokens": node.input_tokens,
-            "output tokens": node.output_tokens,
-            "output range": f"{count(node.output_low)} – {count(node.output_high)}",
             "cost": _cost_label(node),
             "cost range": _range_label(node),
-            "cached": node.cached,
-            "output length from": node.basis,
         }
         if baseline is not None:
             row["change vs file"] = _change(node, before.get(node.name))
+        row |= {
+            "input tokens": node.input_tokens,
+            "output tokens": node.output_tokens,
+            "output range": f"{count(node.output_low)} – {count(node.output_high)}",
+            "cached": node.cached,
+            "output length from": node.basis,
+        }
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -51,7 +51,7 @@ def timeline_rows(
                 "node": node.name,
                 "start": start,
                 "end": end,
-                "duration": _seconds(node.duration_ms),
+                "duration": duration_text(node.duration_ms),
                 "status": node.status,
                 "path": ON_PATH if plan.on_path(node.name) else OFF_PATH,
                 "model": f"{node.provider}/{node.model}" if node.model else node.node_type,
@@ -59,14 +59,15 @@ def timeline_rows(
                 "cost": "$0 · cache hit" if node.cache_hit else money(node.cost_usd),
                 "cache": "hit" if node.cache_hit else ("miss" if node.cache_enabled else "off"),
                 "attempts": node.attempts,
-                "slack": _seconds(plan.slack.get(node.name, 0.0)),
-                "label": _seconds(node.duration_ms) + (" · cached" if node.cache_hit else ""),
+                "slack": duration_text(plan.slack.get(node.name, 0.0)),
+                "label": duration_text(node.duration_ms) + (" · cached" if node.cache_hit else ""),
             }
         )
     return pd.DataFrame(rows)
 
 
-def _seconds(ms: float) -> str:
+def duration_text(ms: float) -> str:
+    """Milliseconds while they are what matters (cache hits, code nodes), seconds after."""
     return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.2f} s"
 
 
@@ -79,13 +80,19 @@ def gantt_chart(
     data = timeline_rows(workflow, nodes, plan, started_at)
     order = list(data["node"]) if not data.empty else []
     y = alt.Y("node:N", sort=order, title=None, axis=alt.Axis(labelLimit=160))
+    span = float(data["end"].max()) if not data.empty else 0.0
+    if span < 1:  # a run of cache hits takes milliseconds: seconds would all read 0
+        data[["start", "end"]] *= 1000
+        unit = "Milliseconds"
+    else:
+        unit = "Seconds"
     statuses = [s for s in STATUS_COLOURS if s in set(data.get("status", []))] or ["success"]
     bars = (
         alt.Chart(data)
         .mark_bar(height={"band": 0.62}, cornerRadius=2, strokeWidth=2.5)
         .encode(
             x=alt.X(
-                "start:Q", title="Seconds since the run started", axis=alt.Axis(format=",.2~f")
+                "start:Q", title=f"{unit} since the run started", axis=alt.Axis(format=",.4~g")
             ),
             x2="end:Q",
             y=y,
@@ -107,7 +114,7 @@ def gantt_chart(
                 alt.Tooltip("status:N", title="Status"),
                 alt.Tooltip("model:N", title="Model"),
                 alt.Tooltip("duration:N", title="Duration"),
-                alt.Tooltip("start:Q", title="Started at (s)", format=",.3f"),
+                alt.Tooltip("start:Q", title=f"Started at ({unit.lower()})", format=",.4~g"),
                 alt.Tooltip("tokens:N", title="Tokens"),
                 alt.Tooltip("cost:N", title="Cost"),
                 alt.Tooltip("cache:N", title="Cache"),
@@ -122,4 +129,4 @@ def gantt_chart(
         .mark_text(align="left", dx=6, fontSize=12, color="#444")
         .encode(x="end:Q", y=y, text="label:N")
     )
-    return alt.layer(bars, labels).properties(height=max(120, 40 * len(order)))
+    return alt.layer(bars, labels).properties(height=110 + 44 * len(order))  # axis, legends

@@ -19,6 +19,7 @@ import streamlit as st
 
 from core import litellm_data
 from core.app.common import EXAMPLES_DIR, workflow_files
+from core.app.editor_files import PATH_KEY, TEXT_KEY, is_unsaved
 from core.errors import WorkflowError
 from core.model_names import SIMULATED, bare_model
 from core.pricing import PriceBook
@@ -26,8 +27,6 @@ from core.schema import InputSpec, LLMNode
 from core.workflow import Workflow, load_workflow, parse_workflow
 
 EDITOR = "editor"  # the workflow choice meaning "what is open in the Editor page"
-EDITOR_TEXT = "workflow_text"
-EDITOR_PATH = "workflow_path"
 CHOICE_KEY = "workflow_choice"
 
 # Inputs whose values are usually paragraphs get a text area; names are the only hint.
@@ -41,28 +40,44 @@ def choose_workflow() -> Workflow | None:
 
     Returns None after showing the file's problems (line:column each), so a page can stop.
     """
-    options = ([EDITOR] if st.session_state.get(EDITOR_TEXT) else []) + [
-        str(path) for path in workflow_files()
-    ]
-    if not options:
+    labels = _editor_option() | {str(path): _file_label(path) for path in workflow_files()}
+    if not labels:
         st.info("No workflows yet: write one on the **Editor** page.")
         return None
     choice = st.selectbox(
         "Workflow",
-        options,
-        format_func=_workflow_label,
+        list(labels),
+        format_func=labels.__getitem__,  # labels are fixed per option: the choice is kept by label
         key=CHOICE_KEY,
         persist_state="session",
         help="The workflow open in the Editor comes first; saved and example files follow.",
     )
     try:
         if choice == EDITOR:
-            filename = st.session_state.get(EDITOR_PATH) or "<editor>"
-            return parse_workflow(st.session_state[EDITOR_TEXT], str(filename))
+            return _editor_workflow()
         return load_workflow(Path(choice))
     except WorkflowError as exc:
         show_workflow_error(exc)
         return None
+
+
+def _editor_option() -> dict[str, str]:
+    if not st.session_state.get(TEXT_KEY):
+        return {}
+    path = st.session_state.get(PATH_KEY)
+    return {EDITOR: f"✏️ Open in the Editor · {Path(path).name if path else 'new workflow'}"}
+
+
+def _editor_workflow() -> Workflow:
+    path = st.session_state.get(PATH_KEY)
+    text = st.session_state[TEXT_KEY]
+    if is_unsaved(text, Path(path) if path else None):
+        st.caption("✏️ With the Editor's unsaved changes.")
+    return parse_workflow(text, str(path or "new workflow in the Editor"))
+
+
+def _file_label(path: Path) -> str:
+    return f"{path.name} · example" if path.parent == EXAMPLES_DIR else path.name
 
 
 def show_workflow_error(exc: WorkflowError) -> None:
@@ -73,14 +88,6 @@ def show_workflow_error(exc: WorkflowError) -> None:
         f"line:column):\n\n{problems}",
         icon="🚫",
     )
-
-
-def _workflow_label(choice: str) -> str:
-    if choice == EDITOR:
-        path = st.session_state.get(EDITOR_PATH)
-        return f"✏️ Open in the Editor · {Path(path).name if path else 'unsaved'}"
-    path = Path(choice)
-    return f"{path.name} · example" if path.parent == EXAMPLES_DIR else path.name
 
 
 def inputs_form(workflow: Workflow) -> dict[str, Any]:
@@ -207,8 +214,7 @@ def _node_picker(
     provider_key = f"{base}:provider"
     if provider_key not in st.session_state:
         st.session_state[provider_key] = start[0]
-    st.markdown(f"**{node}**")
-    left, right = st.columns([2, 3])
+    name, left, right = st.columns([1.1, 1.6, 2.3], vertical_alignment="center")
     provider = left.selectbox(
         f"Provider of {node}", providers, key=provider_key, label_visibility="collapsed"
     )
@@ -224,16 +230,15 @@ def _node_picker(
         placeholder="Choose a model",
         label_visibility="collapsed",
     )
-    if model is None:
-        return start
-    price = prices.price(provider, model)
-    st.caption(
-        f"${price.input_per_token * 1e6:,.3g} in · ${price.output_per_token * 1e6:,.3g} out "
-        "per million tokens"
+    chosen = start if model is None else (provider, model)
+    price = prices.price(*chosen)
+    rate = (
+        f"${price.input_per_token * 1e6:,.3g} / ${price.output_per_token * 1e6:,.3g}"
         if price
         else "no known price"
     )
-    return provider, model
+    name.markdown(f"**{node}**  \n:small[:gray[{rate}]]")
+    return chosen
 
 
 def reset_models(workflow: Workflow) -> None:
