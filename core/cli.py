@@ -52,6 +52,16 @@ def _lazy(module: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _simulated_option(parser: argparse.ArgumentParser) -> None:
+    """SPEC §3: every report can include or exclude simulated runs."""
+    parser.add_argument(
+        "--simulated",
+        choices=("include", "exclude", "only"),
+        default="include",
+        help="simulated runs: include them (default), exclude them, or report only them",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="configurable-agents",
@@ -99,14 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--run", metavar="ID", help="one run (a prefix of its id is enough)")
     profile.add_argument("--last", type=int, default=20, metavar="N", help="last N runs (20)")
     profile.add_argument("--format", choices=("text", "json"), default="text")
+    _simulated_option(profile)
     profile.set_defaults(handler=_lazy("core.reports.profile"))
 
     cost = commands.add_parser(
         "cost-report", help="spend by workflow, provider, model, node and day"
     )
-    cost.add_argument("--days", type=int, default=7, metavar="N", help="last N days (7)")
+    cost.add_argument(
+        "--days", type=int, default=7, metavar="N", help="last N UTC days, today included (7)"
+    )
     cost.add_argument("--workflow", "-w", metavar="W", help="workflow name")
     cost.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    _simulated_option(cost)
     cost.set_defaults(handler=_lazy("core.reports.cost"))
 
     reprice = commands.add_parser(
@@ -115,21 +129,27 @@ def build_parser() -> argparse.ArgumentParser:
     reprice.add_argument(
         "--model", action="append", required=True, metavar="OLD=NEW", help="model swap"
     )
-    reprice.add_argument("--days", type=int, default=30, metavar="N", help="last N days (30)")
+    reprice.add_argument(
+        "--days", type=int, default=30, metavar="N", help="last N UTC days, today included (30)"
+    )
     reprice.add_argument("--workflow", "-w", metavar="W", help="workflow name")
     reprice.add_argument("--format", choices=("text", "json"), default="text")
+    _simulated_option(reprice)
     reprice.set_defaults(handler=_lazy("core.reports.reprice"))
 
     check = commands.add_parser(
         "check", help="evaluate target metrics; exit 1 on any violation (a CI gate)"
     )
     check.add_argument("--workflow", "-w", metavar="W", help="workflow name")
-    check.add_argument("--days", type=int, default=7, metavar="N", help="last N days (7)")
+    check.add_argument(
+        "--days", type=int, default=7, metavar="N", help="last N UTC days, today included (7)"
+    )
     check.add_argument("--max-run-cost", type=float, metavar="USD", help="p95 cost per run")
     check.add_argument(
         "--max-run-latency-ms", type=float, metavar="MS", help="p95 duration per run"
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
+    _simulated_option(check)
     check.set_defaults(handler=_lazy("core.reports.check"))
 
     app = commands.add_parser("app", help="start the Streamlit app")

@@ -72,7 +72,12 @@ def run_command(args: argparse.Namespace) -> int:
             if args.dry_run:
                 return EXIT_OK
         result = _run_with_progress(workflow, inputs, tags, args, err)
-    except (InputError, ProviderConfigError) as exc:
+    except InputError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print("give inputs as --input NAME=VALUE or --inputs-file F.json", file=sys.stderr)
+        return EXIT_INVALID
+    except ProviderConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:

@@ -34,6 +34,7 @@ from core.schema import CodeNode, LLMNode
 from core.settings import data_home
 from core.telemetry import TelemetryStore, get_store
 from core.templates import TemplateValues
+from core.tokens import encoder_loaded, preload_encoders
 from core.workflow import Workflow, load_workflow
 
 EventHandler = Callable[[str, Mapping[str, Any]], None]
@@ -293,6 +294,24 @@ class _Run:
         return row
 
     @property
+    def models(self) -> set[tuple[str, str]]:
+        return {
+            (llm.provider, llm.model)
+            for node in self.workflow.spec.nodes
+            if isinstance(node, LLMNode)
+            for llm in [self.workflow.llm_for(node)]
+        }
+
+    @property
+    def counts_tokens(self) -> bool:
+        """Simulated calls and budgeted runs count tokens locally before each call."""
+        return (
+            self.is_simulated
+            or self.budget.max_tokens is not None
+            or (self.budget.max_cost is not None)
+        )
+
+    @property
     def is_simulated(self) -> bool:
         return self.simulate or self.workflow.uses_only_simulated()
 
@@ -399,6 +418,11 @@ async def arun_workflow(
         on_event=on_event,
     )
     run.preflight()
+    missing = [pair for pair in run.models if not encoder_loaded(*pair)]
+    if run.counts_tokens and missing:
+        # Loading a tokenizer takes up to a few hundred ms; doing it here, off the loop, keeps
+        # it out of the first call of each model (where it would stall parallel branches).
+        await asyncio.to_thread(preload_encoders, missing)
     try:
         await run.execute()
     finally:

@@ -27,7 +27,12 @@ class WorkflowError(ValueError):
 
 
 class InputError(ValueError):
-    """A run's inputs do not match the workflow's `inputs:` declaration."""
+    """A run's inputs do not match the workflow's `inputs:` declaration; `problems` lists
+    each one, so a form can show them one per line."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 class ProviderConfigError(RuntimeError):

@@ -52,7 +52,7 @@ def check_inputs(
                 values[name] = spec.default
             elif spec.required and not partial:
                 hint = f" ({spec.description})" if spec.description else ""
-                problems.append(f"missing required input '{name}'{hint}: pass --input {name}=...")
+                problems.append(f"missing required input '{name}'{hint}")
             continue
         value = given[name]
         if from_text and isinstance(value, str):
@@ -66,5 +66,5 @@ def check_inputs(
             continue
         values[name] = value
     if problems:
-        raise InputError("; ".join(problems))
+        raise InputError(problems)
     return values

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 
 from core import litellm_data
@@ -74,6 +74,15 @@ def encoder_for(provider: str, model: str) -> Callable[[str], int]:
         encoder = encoder or _tiktoken_encoder(name)
     _encoders[(provider, model)] = encoder
     return encoder
+
+
+def encoder_loaded(provider: str, model: str) -> bool:
+    return (provider, model) in _encoders
+
+
+def preload_encoders(models: Iterable[tuple[str, str]]) -> None:
+    for provider, model in models:
+        encoder_for(provider, model)
 
 
 def count_message_tokens(provider: str, model: str, messages: list[dict[str, str]]) -> int:

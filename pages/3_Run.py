@@ -49,7 +49,7 @@ def start_run(workflow: Workflow, inputs: dict[str, Any], use_cache: bool) -> No
     try:
         values = check_inputs(workflow, inputs, from_text=True)
     except InputError as exc:
-        problems = "\n".join(f"- {problem}" for problem in str(exc).split("; "))
+        problems = "\n".join(f"- {problem}" for problem in exc.problems)
         st.error(f"**Cannot start: check the inputs.**\n\n{problems}", icon="🚫")
         return
     run = background.start(workflow, values, simulate=simulate(), use_cache=use_cache, home=home())

@@ -23,6 +23,9 @@ exit is 0: the gate judges what was recorded and cannot tell a quiet week from a
 pipeline, so a pipeline that must have data should run the workflow (`run --simulate`)
 before checking. Exit 1 on any FAIL, else 0; also 1 when the telemetry database stays
 locked by other processes, since a gate that could not look must not pass.
+
+`--simulated exclude` judges real runs only (a gate on production traffic), `only` the
+simulated ones. Node figures come from the daily rollup (see `common.node_days`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,18 @@ from datetime import date, datetime
 from pathlib import Path
 
 from core.formatting import count, money
-from core.reports.common import FINISHED_RUN, Where, Window, latest_workflows, to_json, window
+from core.reports.common import (
+    FINISHED_RUN,
+    SIMULATED_CHOICES,
+    Where,
+    Window,
+    kind_of_runs,
+    latest_workflows,
+    node_days,
+    simulated_choice,
+    to_json,
+    window,
+)
 from core.schema import Targets
 from core.settings import data_home
 from core.telemetry import TelemetryBusy, get_store
@@ -75,6 +89,7 @@ class CheckReport:
     node_executions: int
     metrics: list[Metric] = field(default_factory=list)
     result: str = PASS  # FAIL when any metric failed; SKIP never fails the gate
+    simulated_runs: str = "include"  # include | exclude | only
 
     @property
     def failed(self) -> list[Metric]:
@@ -128,6 +143,7 @@ def check(
         workflow=workflow,
         runs=sum(r.runs for r in runs.values()),
         node_executions=sum(n.executions for n in nodes.values()),
+        simulated_runs=simulated_choice(simulated),
     )
     report.metrics += _rates(report, runs, nodes)
     several = len(runs) > 1
@@ -144,8 +160,8 @@ def check(
 # ----------------------------------------------------------------------------- queries
 
 
-def _where(span: Window, workflow: str | None, simulated: bool | None) -> Where:
-    where = Where().between("started_at", span)
+def _where(workflow: str | None, simulated: bool | None) -> Where:
+    where = Where()
     if workflow:
         where.add("workflow = ?", workflow)
     if simulated is not None:
@@ -156,7 +172,7 @@ def _where(span: Window, workflow: str | None, simulated: bool | None) -> Where:
 def _run_figures(
     home: Path, span: Window, workflow: str | None, simulated: bool | None
 ) -> dict[str, _RunFigures]:
-    where = _where(span, workflow, simulated).add(FINISHED_RUN)
+    where = _where(workflow, simulated).between("started_at", span).add(FINISHED_RUN)
     rows = get_store(home).query(
         f"""
         SELECT workflow, count(*), count_if(status = 'success'),
@@ -172,17 +188,19 @@ def _run_figures(
 def _node_figures(
     home: Path, span: Window, workflow: str | None, simulated: bool | None
 ) -> dict[str, _NodeFigures]:
-    where = _where(span, workflow, simulated)
+    relation, params = node_days(span, _where(workflow, simulated))
     rows = get_store(home).query(
         f"""
-        SELECT workflow, node, count(*), count_if(status IN ('failed', 'timeout')),
-            count_if(status = 'timeout'), count_if(cache_enabled),
-            count_if(cache_enabled AND cache_hit), coalesce(sum(duration_ms), 0),
-            coalesce(sum(cost_usd), 0)
-        FROM node_runs WHERE {where.sql}
+        SELECT workflow, node, sum(node_rows),
+            coalesce(sum(node_rows) FILTER (WHERE status IN ('failed', 'timeout')), 0),
+            coalesce(sum(node_rows) FILTER (WHERE status = 'timeout'), 0),
+            coalesce(sum(node_rows) FILTER (WHERE cache_enabled), 0),
+            coalesce(sum(node_rows) FILTER (WHERE cache_enabled AND cache_hit), 0),
+            sum(duration_ms), sum(cost_usd)
+        FROM {relation}
         GROUP BY ALL
         """,
-        where.params,
+        params,
     )
     found: dict[str, _NodeFigures] = {}
     for wf, node, executions, errors, timeouts, enabled, hits, time_ms, cost in rows:
@@ -382,10 +400,11 @@ def _figure(value: float | None, unit: str, threshold: bool = False) -> str:
 def render(report: CheckReport) -> str:
     span = Window(report.start, report.end, report.days)
     scope = report.workflow or "all workflows"
+    kind = kind_of_runs(SIMULATED_CHOICES[report.simulated_runs])
     if not report.runs:
-        return f"No runs of {scope} {span.phrase}: nothing to check (exit 0)."
+        return f"No {kind}runs of {scope} {span.phrase}: nothing to check (exit 0)."
     title = (
-        f"Check: {scope}, {report.label.lower()} ({count(report.runs)} runs, "
+        f"Check: {scope}, {report.label.lower()} ({count(report.runs)} {kind}runs, "
         f"{count(report.node_executions)} node executions)"
     )
     lines = [title, "=" * len(title)]
@@ -414,6 +433,7 @@ def command(args: argparse.Namespace) -> int:
             days=args.days,
             max_run_cost=args.max_run_cost,
             max_run_latency_ms=args.max_run_latency_ms,
+            simulated=SIMULATED_CHOICES[args.simulated],
         )
     except TelemetryBusy as exc:
         print(f"check: {exc}", file=sys.stderr)

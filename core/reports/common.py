@@ -16,13 +16,15 @@ from typing import Any
 
 from core.errors import WorkflowError
 from core.telemetry import get_store
+from core.telemetry.schema import LLM_CALL as LLM_CALL  # the reports' name for it
+from core.telemetry.schema import ROLLUP_KEYS, ROLLUP_MEASURES, ROLLUP_TABLE, rollup_select
 from core.workflow import Workflow, parse_workflow
 
 # A run counts once it has finished: a running one has neither its cost nor its status yet.
 FINISHED_RUN = "status IS DISTINCT FROM 'running'"
-# A call that reached a model and was billed (or would have been, for a simulated one):
-# retried failures cost nothing and cache hits cost $0, so both are left out of spend.
-LLM_CALL = "node_type = 'llm' AND attempts > 0 AND NOT coalesce(cache_hit, false)"
+# --simulated: the runs a report covers. None is all of them, False the real ones only and
+# True the simulated ones only (the Python functions take these values).
+SIMULATED_CHOICES: dict[str, bool | None] = {"include": None, "exclude": False, "only": True}
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,20 @@ def window(
     start: datetime | date | None = None,
     end: datetime | date | None = None,
 ) -> Window:
-    """The last `days` days, or an explicit range. A date as `end` includes that whole day,
-    as a date picker means it; datetimes are taken as UTC."""
-    now = utc_now()
+    """The last `days` days, or an explicit range.
+
+    The last N days are N whole UTC days, today (so far) and the N - 1 before it: every day
+    of a daily breakdown is then a whole day, a period compares with the same calendar days
+    before it, and the reports read such windows from the daily rollup alone, in
+    milliseconds however long the history. A date as `end` includes that whole day, as a
+    date picker means it; without `end` the range runs to the end of today; datetimes are
+    taken as UTC and cut days where they fall.
+    """
+    tonight = _midnight(utc_now()) + timedelta(days=1)
     if start is None and end is None:
         span = max(days or 0, 1)
-        return Window(now - timedelta(days=span), now, span)
-    stop = _utc(end, end_of_day=True) if end is not None else now
+        return Window(tonight - timedelta(days=span), tonight, span)
+    stop = _utc(end, end_of_day=True) if end is not None else tonight
     begin = _utc(start) if start is not None else stop - timedelta(days=max(days or 0, 1))
     return Window(begin, stop)
 
@@ -109,6 +118,50 @@ class Where:
     @property
     def sql(self) -> str:
         return " AND ".join(f"({c})" for c in self.clauses) or "true"
+
+
+def simulated_choice(simulated: bool | None) -> str:
+    """The --simulated word for a filter value, as reports record it."""
+    return next(k for k, v in SIMULATED_CHOICES.items() if v is simulated)
+
+
+def kind_of_runs(simulated: bool | None) -> str:
+    """The adjective a report puts before "runs" when only some of them are covered."""
+    return {None: "", False: "real ", True: "simulated "}[simulated]
+
+
+def node_days(span: Window, where: Where) -> tuple[str, list[Any]]:
+    """A relation (SQL with its parameters) of the node rows that started in `span` and meet
+    `where`, counted as node_daily counts them: its keys, with NULL names back, and its
+    sums, so `where` and the reports' aggregates read the same on both sources.
+
+    Whole UTC days, which are all a window of the last N days holds, come from node_daily:
+    thousands of rows however long the history. A window that cuts a day (a datetime
+    range) takes its part of that day from node_runs, so its figures are exact too, at the
+    cost of a pass over node_runs.
+    """
+    first = _midnight(span.start)
+    if first < span.start:
+        first += timedelta(days=1)
+    last = max(_midnight(span.end), first)
+    names = {"workflow", "node", "node_type", "provider", "model", "status"}
+    columns = ", ".join(
+        f"nullif({c}, '') AS {c}" if c in names else c for c in ROLLUP_KEYS | ROLLUP_MEASURES
+    )
+    source = f"SELECT * FROM {ROLLUP_TABLE} WHERE day >= ? AND day < ?"
+    params: list[Any] = [first.date(), last.date()]
+    if (first, last) != (span.start, span.end):
+        source += " UNION ALL " + rollup_select(
+            "node_runs WHERE started_at >= ? AND started_at < ?"
+            " AND NOT (started_at >= ? AND started_at < ?)"
+        )
+        params += [span.start, span.end, first, last]
+    sql = f"(SELECT * FROM (SELECT {columns} FROM ({source})) WHERE {where.sql})"
+    return sql, [*params, *where.params]
+
+
+def _midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date(), time())
 
 
 def latest_workflows(home: Path, names: Sequence[str]) -> dict[str, Workflow]:

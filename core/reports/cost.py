@@ -3,14 +3,18 @@ recommendation backed by the recorded tokens.
 
 Figures come from two tables on purpose. Executions and the per-execution total, average,
 min and max come from `runs`, one row per finished run, so they match what each run
-reported. The breakdowns come from `node_runs` rows that started in the window, and their
+reported. The breakdowns come from the node rows that started in the window, and their
 shares are of the sum of those rows, so every breakdown adds up to 100 %. With a provider or
 model filter the per-execution figures are that provider's or model's part of each run.
 
+The breakdowns read the daily rollup of node rows (`node_daily`): a window of the last N days
+is N whole UTC days, so it costs milliseconds whatever the history's size; a datetime range
+that cuts a day reads that part of it from `node_runs` (see `common.node_days`).
+
 Simulated spend is what the simulated calls would have cost on the models they stand in
 for: useful for estimates, but not money spent, so it gets its own section and is never
-added to real spend. A model without a known price is never counted as $0: its calls are
-counted and named instead.
+added to real spend; either section can be left out. A model without a known price is never
+counted as $0: its calls are counted and named instead.
 """
 
 from __future__ import annotations
@@ -31,17 +35,23 @@ from core.pricing import Price, PriceBook
 from core.reports.common import (
     FINISHED_RUN,
     LLM_CALL,
+    SIMULATED_CHOICES,
     Where,
     Window,
+    kind_of_runs,
+    node_days,
     pct_change,
+    simulated_choice,
     to_json,
     window,
 )
 from core.settings import data_home
 from core.telemetry import TelemetryBusy, get_store
 
-# Calls in the window up to which repeated requests are counted exactly (see _repeats).
+# Calls up to which repeated requests are counted exactly (see _repeats).
 EXACT_REPEATS_LIMIT = 1_000_000
+# Nodes per section whose repeated requests are counted (see _add_cache_options).
+REPEAT_NODES = 5
 DIMENSIONS = ("provider", "model", "workflow", "node", "day")
 CSV_COLUMNS = (
     "section",
@@ -149,16 +159,17 @@ class CostReport:
     workflow: str | None
     providers: list[str] | None
     models: list[str] | None
-    real: CostSection
-    simulated: CostSection
+    real: CostSection | None  # None when left out (--simulated only)
+    simulated: CostSection | None  # None when left out (--simulated exclude)
+    simulated_runs: str = "include"  # include | exclude | only
 
     @property
     def empty(self) -> bool:
-        return self.real.empty and self.simulated.empty
+        return all(s.empty for s in self.sections)
 
     @property
-    def sections(self) -> tuple[CostSection, CostSection]:
-        return (self.real, self.simulated)
+    def sections(self) -> tuple[CostSection, ...]:
+        return tuple(s for s in (self.real, self.simulated) if s is not None)
 
 
 def cost_report(
@@ -170,28 +181,30 @@ def cost_report(
     models: Sequence[str] | None = None,
     start: datetime | date | None = None,
     end: datetime | date | None = None,
+    simulated: bool | None = None,
 ) -> CostReport:
-    """Spend over the last `days` days, or from `start` to `end` (a date `end` is inclusive)."""
+    """Spend over the last `days` days, or from `start` to `end` (a date `end` is inclusive).
+    `simulated`: None reports both sections, False only real spend, True only simulated."""
     scope = _Scope(
         data_home(home),
         window(days, start, end),
         workflow,
         tuple(providers or ()),
         tuple(models or ()),
+        simulated,
     )
-    sections = {sim: CostSection(simulated=sim) for sim in (False, True)}
+    sections = {sim: CostSection(simulated=sim) for sim in scope.sections}
     for sim, (current, previous) in _run_stats(scope).items():
         _set_runs(sections[sim], current, previous)
     uses: dict[bool, list[_Use]] = {}
+    candidates: list[_Candidate] = []
     for sim, rows in _node_groups(scope).items():
-        uses[sim] = _set_breakdowns(sections[sim], rows)
-    calls = sum(s.calls for s in sections.values())
-    repeats = _repeats(scope, exact=calls <= EXACT_REPEATS_LIMIT) if calls else {}
+        uses[sim] = _set_breakdowns(sections[sim], rows, candidates)
     prices = PriceBook()
+    options = {sim: _switch_options(uses.get(sim, []), prices) for sim in sections}
+    _add_cache_options(scope, sections, options, candidates)
     for sim, section in sections.items():
-        options = _switch_options(uses.get(sim, []), prices)
-        options += _cache_options(section, repeats.get(sim, []))
-        section.recommendation = _recommend(section, options, scope.span)
+        section.recommendation = _recommend(section, options[sim], scope.span)
     return CostReport(
         start=scope.span.start,
         end=scope.span.end,
@@ -200,8 +213,9 @@ def cost_report(
         workflow=workflow,
         providers=list(providers) if providers else None,
         models=list(models) if models else None,
-        real=sections[False],
-        simulated=sections[True],
+        real=sections.get(False),
+        simulated=sections.get(True),
+        simulated_runs=simulated_choice(simulated),
     )
 
 
@@ -217,7 +231,18 @@ class _Use(NamedTuple):
     cost_usd: float
 
 
+class _Candidate(NamedTuple):
+    """A node's calls that a cache could have answered, had they repeated a request."""
+
+    simulated: bool
+    workflow: str
+    node: str
+    calls: int
+    cost_usd: float  # the most caching them could save: the first of each request is paid
+
+
 class _Repeat(NamedTuple):
+    simulated: bool
     workflow: str
     node: str
     calls: int
@@ -236,13 +261,25 @@ class _Scope:
     workflow: str | None
     providers: tuple[str, ...]
     models: tuple[str, ...]
+    simulated: bool | None
 
-    def nodes(self, span: Window | None = None) -> Where:
-        """The LLM node rows in scope, over `span` (default: the report's window)."""
-        where = Where().between("started_at", span or self.span).add("node_type = 'llm'")
+    @property
+    def sections(self) -> tuple[bool, ...]:
+        """The sections reported, by their `simulated` value."""
+        return tuple(sim for sim in (False, True) if self.simulated in (None, sim))
+
+    def keys(self) -> Where:
+        """The LLM node rows in scope, by the columns node_runs and node_daily share."""
+        where = Where().add("node_type = 'llm'")
         if self.workflow:
             where.add("workflow = ?", self.workflow)
+        if self.simulated is not None:
+            where.add("coalesce(simulated, false) = ?", self.simulated)
         return where.add_in("provider", self.providers).add_in("model", self.models)
+
+    def nodes(self, span: Window | None = None) -> Where:
+        """The LLM node rows in scope in node_runs, over `span` (default: the window)."""
+        return self.keys().between("started_at", span or self.span)
 
 
 def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
@@ -251,6 +288,8 @@ def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
     runs = Where().between("r.started_at", both).add(f"r.{FINISHED_RUN}")
     if scope.workflow:
         runs.add("r.workflow = ?", scope.workflow)
+    if scope.simulated is not None:
+        runs.add("coalesce(r.simulated, false) = ?", scope.simulated)
     if scope.providers or scope.models:
         # The run's cost is then the part spent on the chosen providers and models, by the
         # engine's rule: unknown only when calls were made and none had a price.
@@ -278,7 +317,7 @@ def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
     found = {(sim, current): figures for sim, current, *figures in rows}
     return {
         sim: (_run_figures(found.get((sim, True))), _run_figures(found.get((sim, False))))
-        for sim in (False, True)
+        for sim in scope.sections
     }
 
 
@@ -295,43 +334,37 @@ _SETS = {31: "total", 15: "provider", 7: "model", 27: "workflow", 25: "node", 30
 
 def _node_groups(scope: _Scope) -> dict[bool, list[tuple]]:
     """Every breakdown of both sections, plus (workflow, node, provider, model) for the
-    cheaper-model arithmetic. The node rows are scanned once, into their finest grain
-    (thousands of rows at most), and the grouping sets roll that up: seven sets straight
-    over millions of rows would cost seven hash aggregations."""
-    where = scope.nodes()
+    cheaper-model arithmetic, in one pass over the window's rollup rows."""
+    relation, params = node_days(scope.span, scope.keys())
+    # Rows that made no call carry $0 (cache hits, calls never made) and no saving unless
+    # they are hits, so plain sums are right.
+    repeatable = "called AND status = 'success' AND hashed AND NOT cache_enabled"
     rows = get_store(scope.home).query(
         f"""
-        WITH fine AS (
-            -- Rows that made no call carry $0 (cache hits, calls never made) and no saving
-            -- unless they are hits, so plain sums are right; each FILTER costs a pass.
-            SELECT sim, provider, model, workflow, node, day, count_if(called) AS calls,
-                count_if(called AND cost_usd IS NULL) AS unpriced, sum(cost_usd) AS cost,
-                sum(input_tokens) AS tokens_in, sum(output_tokens) AS tokens_out,
-                count_if(cache_hit) AS hits, sum(saved_cost_usd) AS saved,
-                sum(CASE WHEN cost_usd IS NOT NULL THEN input_tokens END) AS priced_in,
-                sum(CASE WHEN cost_usd IS NOT NULL THEN output_tokens END) AS priced_out
-            FROM (
-                SELECT coalesce(simulated, false) AS sim, provider, model, workflow, node,
-                    CAST(started_at AS DATE) AS day, cost_usd, input_tokens, output_tokens,
-                    coalesce(cache_hit, false) AS cache_hit, saved_cost_usd,
-                    {LLM_CALL} AS called
-                FROM node_runs WHERE {where.sql}
-            )
-            GROUP BY ALL
+        SELECT sim, g, provider, model, workflow, node, day,
+            CASE WHEN calls > 0 AND calls = unpriced THEN NULL ELSE cost END,
+            calls, tokens_in, tokens_out, unpriced, hits, saved, priced_in, priced_out, cost,
+            repeatable, repeatable_cost
+        FROM (
+            SELECT simulated AS sim, grouping(provider, model, workflow, node, day) AS g,
+                provider, model, workflow, node, day,
+                coalesce(sum(node_rows) FILTER (WHERE called), 0) AS calls,
+                coalesce(sum(node_rows) FILTER (WHERE called AND NOT priced), 0) AS unpriced,
+                sum(cost_usd) AS cost, sum(input_tokens) AS tokens_in,
+                sum(output_tokens) AS tokens_out,
+                coalesce(sum(node_rows) FILTER (WHERE cache_hit), 0) AS hits,
+                sum(saved_cost_usd) AS saved,
+                coalesce(sum(input_tokens) FILTER (WHERE priced), 0) AS priced_in,
+                coalesce(sum(output_tokens) FILTER (WHERE priced), 0) AS priced_out,
+                coalesce(sum(node_rows) FILTER (WHERE {repeatable}), 0) AS repeatable,
+                coalesce(sum(cost_usd) FILTER (WHERE {repeatable}), 0) AS repeatable_cost
+            FROM {relation}
+            GROUP BY GROUPING SETS ((sim), (sim, provider), (sim, provider, model),
+                (sim, workflow), (sim, workflow, node), (sim, day),
+                (sim, workflow, node, provider, model))
         )
-        SELECT sim, grouping(provider, model, workflow, node, day),
-            provider, model, workflow, node, day,
-            CASE WHEN sum(calls) > 0 AND sum(calls) = sum(unpriced) THEN NULL
-                ELSE coalesce(sum(cost), 0) END,
-            sum(calls), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
-            sum(unpriced), sum(hits), coalesce(sum(saved), 0),
-            coalesce(sum(priced_in), 0), coalesce(sum(priced_out), 0), coalesce(sum(cost), 0)
-        FROM fine
-        GROUP BY GROUPING SETS ((sim), (sim, provider), (sim, provider, model),
-            (sim, workflow), (sim, workflow, node), (sim, day),
-            (sim, workflow, node, provider, model))
         """,
-        where.params,
+        params,
     )
     grouped: dict[bool, list[tuple]] = {}
     for sim, g, *rest in rows:
@@ -339,26 +372,32 @@ def _node_groups(scope: _Scope) -> dict[bool, list[tuple]]:
     return grouped
 
 
-def _repeats(scope: _Scope, exact: bool) -> dict[bool, list[_Repeat]]:
-    """Per node without caching: how many calls repeated an earlier identical request.
+def _repeats(scope: _Scope, nodes: Sequence[_Candidate]) -> list[_Repeat]:
+    """How many calls of each of `nodes` repeated an earlier identical request.
 
     A repeat is a successful call whose exact request (same hash) was already made in the
     window; a cache would have answered it for $0. Counting them exactly takes a hash table
     of every distinct request, over a second for ten million calls, so past
-    EXACT_REPEATS_LIMIT calls the distinct requests are estimated (HyperLogLog, within a few
-    per cent) and the figure is marked approximate.
+    EXACT_REPEATS_LIMIT calls of `nodes` the distinct requests are estimated (HyperLogLog,
+    within a few per cent) and the figure is marked approximate.
     """
     where = scope.nodes().add(LLM_CALL).add("status = 'success' AND request_hash IS NOT NULL")
     where.add("NOT coalesce(cache_enabled, false)")
+    exact = sum(n.calls for n in nodes) <= EXACT_REPEATS_LIMIT
+    picked = f"""
+        SELECT sim, workflow, node, request_hash, cost_usd
+        FROM (SELECT coalesce(simulated, false) AS sim, * FROM node_runs WHERE {where.sql})
+        JOIN (SELECT unnest(?::BOOLEAN[]) AS sim, unnest(?::VARCHAR[]) AS workflow,
+            unnest(?::VARCHAR[]) AS node) USING (sim, workflow, node)
+    """
     if exact:
         # Each repeat is charged the average cost of its own request.
         sql = f"""
             SELECT sim, workflow, node, sum(n), sum(n - 1), sum((n - 1) * avg_cost)
             FROM (
-                SELECT coalesce(simulated, false) AS sim, workflow, node,
-                    hash(request_hash) AS request, count(*) AS n,
+                SELECT sim, workflow, node, hash(request_hash) AS request, count(*) AS n,
                     coalesce(avg(cost_usd), 0) AS avg_cost
-                FROM node_runs WHERE {where.sql}
+                FROM ({picked})
                 GROUP BY ALL
             )
             GROUP BY ALL
@@ -368,20 +407,24 @@ def _repeats(scope: _Scope, exact: bool) -> dict[bool, list[_Repeat]]:
         sql = f"""
             SELECT sim, workflow, node, n, repeated, repeated * avg_cost
             FROM (
-                SELECT coalesce(simulated, false) AS sim, workflow, node, count(*) AS n,
+                SELECT sim, workflow, node, count(*) AS n,
                     greatest(count(*) - approx_count_distinct(request_hash), 0) AS repeated,
                     coalesce(avg(cost_usd), 0) AS avg_cost
-                FROM node_runs WHERE {where.sql}
+                FROM ({picked})
                 GROUP BY ALL
             )
             WHERE repeated > 0
         """
-    found: dict[bool, list[_Repeat]] = {}
-    for sim, wf, node, calls, repeated, cost in get_store(scope.home).query(sql, where.params):
-        found.setdefault(sim, []).append(
-            _Repeat(wf, node, int(calls), int(repeated), float(cost), not exact)
-        )
-    return found
+    params = [
+        *where.params,
+        [n.simulated for n in nodes],
+        [n.workflow for n in nodes],
+        [n.node for n in nodes],
+    ]
+    return [
+        _Repeat(sim, wf, node, int(calls), int(repeated), float(cost), not exact)
+        for sim, wf, node, calls, repeated, cost in get_store(scope.home).query(sql, params)
+    ]
 
 
 # ----------------------------------------------------------------------------- assembling
@@ -399,8 +442,11 @@ def _delta(current: float | None, previous: float | None) -> Delta:
     return Delta(current, previous, change, pct_change(current, previous))
 
 
-def _set_breakdowns(section: CostSection, rows: list[tuple]) -> list[_Use]:
-    """Fills the section from its grouping-set rows; returns the per-model use of each node."""
+def _set_breakdowns(
+    section: CostSection, rows: list[tuple], candidates: list[_Candidate]
+) -> list[_Use]:
+    """Fills the section from its grouping-set rows; returns the per-model use of each node
+    and adds the nodes with calls that could have repeated a request to `candidates`."""
     totals = next(r for r in rows if r[0] == "total")
     section.node_cost_usd = float(totals[6] or 0)
     calls, tokens_in, tokens_out, unpriced, hits = (int(v) for v in totals[7:12])
@@ -431,6 +477,9 @@ def _set_breakdowns(section: CostSection, rows: list[tuple]) -> list[_Use]:
                 section.unpriced_models.append(f"{provider}/{model}")
         if dimension == "node":
             item.workflow, item.node = wf, node
+            calls, cost = figures[10:12]
+            if calls > 1:
+                candidates.append(_Candidate(section.simulated, wf, node, int(calls), cost))
         getattr(section, f"by_{dimension}").append(item)
     for dimension in ("provider", "model", "workflow", "node"):
         getattr(section, f"by_{dimension}").sort(key=lambda b: (-(b.cost_usd or 0), b.key))
@@ -488,23 +537,52 @@ def _switch_options(uses: list[_Use], prices: PriceBook) -> list[Recommendation]
     return options
 
 
-def _cache_options(section: CostSection, repeats: list[_Repeat]) -> list[Recommendation]:
-    node_cost = {(b.workflow, b.node): b.cost_usd or 0 for b in section.by_node}
-    return [
-        Recommendation(
-            kind="enable_cache",
-            workflow=r.workflow,
-            node=r.node,
-            text="",
-            saving_usd=r.cost_usd,
-            saving_pct=r.cost_usd / cost if (cost := node_cost.get((r.workflow, r.node))) else None,
-            repeated_calls=r.repeated,
-            calls=r.calls,
-            approximate=r.approximate,
+def _add_cache_options(
+    scope: _Scope,
+    sections: dict[bool, CostSection],
+    options: dict[bool, list[Recommendation]],
+    candidates: list[_Candidate],
+) -> None:
+    """Adds enabling the cache on nodes whose calls repeated requests to `options`.
+
+    Counting repeats reads the request hash of every call in the window, a second or more
+    over ten million calls, so they are counted for a few nodes per section: those whose
+    cacheable calls cost the most, the REPEAT_NODES largest savings caching could bring.
+    Only the section's best option is recommended, so a node whose cacheable calls cost
+    less than the best model switch saves is never counted: caching it cannot win. A node
+    left out for ranking lower could still save more only if a much larger share of its
+    calls were repeats.
+    """
+    picked: list[_Candidate] = []
+    for sim, found in options.items():
+        best = max((o.saving_usd or 0 for o in found), default=0.0)
+        could_win = [c for c in candidates if c.simulated == sim and c.cost_usd > best]
+        could_win.sort(key=lambda c: (-c.cost_usd, c.workflow, c.node))
+        picked += could_win[:REPEAT_NODES]
+    if not picked:
+        return
+    node_cost = {
+        (sim, b.workflow, b.node): b.cost_usd or 0
+        for sim, section in sections.items()
+        for b in section.by_node
+    }
+    for repeat in _repeats(scope, picked):
+        if repeat.cost_usd <= 0:
+            continue
+        cost = node_cost.get((repeat.simulated, repeat.workflow, repeat.node))
+        options[repeat.simulated].append(
+            Recommendation(
+                kind="enable_cache",
+                workflow=repeat.workflow,
+                node=repeat.node,
+                text="",
+                saving_usd=repeat.cost_usd,
+                saving_pct=repeat.cost_usd / cost if cost else None,
+                repeated_calls=repeat.repeated,
+                calls=repeat.calls,
+                approximate=repeat.approximate,
+            )
         )
-        for r in repeats
-        if r.cost_usd > 0
-    ]
 
 
 def _recommend(
@@ -567,7 +645,8 @@ def render(report: CostReport) -> str:
 def _nothing(report: CostReport) -> str:
     span = Window(report.start, report.end, report.days)
     scope = f" of {report.workflow}" if report.workflow else ""
-    return f"No runs{scope} {span.phrase}."
+    kind = kind_of_runs(SIMULATED_CHOICES[report.simulated_runs])
+    return f"No {kind}runs{scope} {span.phrase}."
 
 
 def _render_section(section: CostSection, span: Window) -> list[str]:
@@ -662,7 +741,9 @@ def to_csv(report: CostReport) -> str:
 
 def command(args: argparse.Namespace) -> int:
     try:
-        report = cost_report(days=args.days, workflow=args.workflow)
+        report = cost_report(
+            days=args.days, workflow=args.workflow, simulated=SIMULATED_CHOICES[args.simulated]
+        )
     except TelemetryBusy as exc:
         print(f"cost-report: {exc}", file=sys.stderr)
         return 1

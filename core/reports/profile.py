@@ -6,6 +6,10 @@ SLOW when it ran slower than its own 95th percentile over earlier runs. Recommen
 computed from the recorded calls: what caching repeated requests would have saved, what the
 same tokens cost on cheaper models, whether input dominates a node's cost, and which edges
 serialise nodes that never read each other's output.
+
+With `simulated` set, everything is drawn from one kind of run: the runs profiled, the
+history their durations are judged against and the repeated requests. A simulated latency
+says nothing about a real one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from core.errors import WorkflowError
 from core.formatting import count, money, share
 from core.graph import Graph
 from core.pricing import PriceBook
+from core.reports.common import SIMULATED_CHOICES, kind_of_runs, simulated_choice
 from core.schema import LLMNode
 from core.settings import data_home
 from core.telemetry import get_store
@@ -71,6 +76,7 @@ class Profile:
     max_parallelism: int
     recommendations: list[str] = field(default_factory=list)
     unpriced_calls: int = 0
+    simulated_runs: str = "include"  # include | exclude | only
 
     @property
     def most_expensive(self) -> NodeProfile | None:
@@ -86,52 +92,73 @@ class ProfileError(LookupError):
     """Nothing to profile: no such run or workflow in telemetry."""
 
 
+def _kind(simulated: bool | None) -> tuple[str, list[bool]]:
+    """The condition on `simulated` (with its parameters) that keeps one kind of run."""
+    if simulated is None:
+        return "true", []
+    return "coalesce(simulated, false) = ?", [simulated]
+
+
 def _select_runs(
-    home: Path, workflow: str | None, run: str | None, last: int
+    home: Path, workflow: str | None, run: str | None, last: int, simulated: bool | None
 ) -> list[tuple[str, str, str, float]]:
     store = get_store(home)
+    kind, params = _kind(simulated)
+    runs = kind_of_runs(simulated)
     if run:
         rows = store.query(
             "SELECT run_id, workflow, workflow_hash, duration_ms FROM runs "
-            "WHERE starts_with(run_id, ?) AND status <> 'running' ORDER BY started_at DESC",
-            [run],
+            f"WHERE starts_with(run_id, ?) AND status <> 'running' AND {kind} "
+            "ORDER BY started_at DESC",
+            [run, *params],
         )
         if not rows:
-            raise ProfileError(f"no finished run with id {run!r}")
+            raise ProfileError(f"no finished {runs}run with id {run!r}")
         if len({r[0] for r in rows}) > 1:
-            raise ProfileError(f"{run!r} matches {len(rows)} runs; give more of the id")
+            raise ProfileError(f"{run!r} matches {len(rows)} {runs}runs; give more of the id")
         return rows
     if workflow is None:
         latest = store.query(
-            "SELECT workflow FROM runs WHERE status <> 'running' ORDER BY started_at DESC LIMIT 1"
+            f"SELECT workflow FROM runs WHERE status <> 'running' AND {kind} "
+            "ORDER BY started_at DESC LIMIT 1",
+            params,
         )
         if not latest:
-            raise ProfileError("no runs recorded yet: run a workflow first")
+            raise ProfileError(f"no {runs}runs recorded yet: run a workflow first")
         workflow = latest[0][0]
     rows = store.query(
         "SELECT run_id, workflow, workflow_hash, duration_ms FROM runs "
-        "WHERE workflow = ? AND status <> 'running' ORDER BY started_at DESC LIMIT ?",
-        [workflow, last],
+        f"WHERE workflow = ? AND status <> 'running' AND {kind} ORDER BY started_at DESC LIMIT ?",
+        [workflow, *params, last],
     )
     if not rows:
-        known = [r[0] for r in store.query("SELECT DISTINCT workflow FROM runs ORDER BY 1")]
+        known = [
+            r[0]
+            for r in store.query(
+                f"SELECT DISTINCT workflow FROM runs WHERE {kind} ORDER BY 1", params
+            )
+        ]
         raise ProfileError(
-            f"no runs of workflow {workflow!r}" + (f"; known: {', '.join(known)}" if known else "")
+            f"no {runs}runs of workflow {workflow!r}"
+            + (f"; known: {', '.join(known)}" if known else "")
         )
     return rows
 
 
-def _node_rows(home: Path, workflow: str, run_ids: list[str]) -> list[tuple]:
+def _node_rows(
+    home: Path, workflow: str, run_ids: list[str], simulated: bool | None
+) -> list[tuple]:
+    kind, params = _kind(simulated)
     return get_store(home).query(
-        """
+        f"""
         WITH picked AS (
             SELECT * FROM node_runs WHERE workflow = ? AND list_contains(?, run_id)
         ),
         history AS (
+            -- An anti-join: a list lookup per row costs more than the percentiles.
             SELECT node, quantile_cont(duration_ms, 0.95) AS p95, count(*) AS calls
-            FROM node_runs
-            WHERE workflow = ? AND NOT list_contains(?, run_id) AND status = 'success'
-              AND NOT cache_hit
+            FROM node_runs ANTI JOIN (SELECT unnest(?::VARCHAR[]) AS run_id) USING (run_id)
+            WHERE workflow = ? AND status = 'success' AND NOT cache_hit AND {kind}
             GROUP BY node
         )
         SELECT p.node, any_value(p.node_type), mode(p.provider), mode(p.model), count(*),
@@ -146,25 +173,32 @@ def _node_rows(home: Path, workflow: str, run_ids: list[str]) -> list[tuple]:
         FROM picked p LEFT JOIN history h USING (node)
         GROUP BY p.node
         """,
-        [workflow, run_ids, workflow, run_ids],
+        [workflow, run_ids, run_ids, workflow, *params],
     )
 
 
-def _repeated_requests(home: Path, workflow: str) -> dict[str, tuple[int, int, float]]:
-    """Per node: (calls, repeated calls, cost of the repeats) over uncached history."""
+def _repeated_requests(
+    home: Path, workflow: str, nodes: list[str], simulated: bool | None
+) -> dict[str, tuple[int, int, float]]:
+    """Per node of `nodes`: (calls, repeated calls, cost of the repeats) over uncached
+    history. Reading every request hash of a long history is most of a profile's time, so
+    only the nodes that need the figure are asked for."""
+    if not nodes:
+        return {}
+    kind, params = _kind(simulated)
     rows = get_store(home).query(
-        """
+        f"""
         SELECT node, sum(n), sum(n - 1), sum((n - 1) * avg_cost)
         FROM (
             SELECT node, request_hash, count(*) AS n, avg(coalesce(cost_usd, 0)) AS avg_cost
             FROM node_runs
-            WHERE workflow = ? AND node_type = 'llm' AND status = 'success' AND NOT cache_hit
-              AND request_hash IS NOT NULL
+            WHERE workflow = ? AND list_contains(?, node) AND node_type = 'llm'
+              AND status = 'success' AND NOT cache_hit AND request_hash IS NOT NULL AND {kind}
             GROUP BY node, request_hash
         )
         GROUP BY node
         """,
-        [workflow],
+        [workflow, nodes, *params],
     )
     return {
         node: (int(calls), int(repeats), float(cost or 0)) for node, calls, repeats, cost in rows
@@ -189,9 +223,11 @@ def profile(
     workflow: str | None = None,
     run: str | None = None,
     last: int = 20,
+    simulated: bool | None = None,
 ) -> Profile:
+    """`simulated`: None profiles any runs, False real runs only, True simulated ones only."""
     folder = data_home(home)
-    picked = _select_runs(folder, workflow, run, max(1, last))
+    picked = _select_runs(folder, workflow, run, max(1, last), simulated)
     run_ids = [r[0] for r in picked]
     name, version = picked[0][1], picked[0][2]
     walls = [r[3] for r in picked if r[3] is not None]
@@ -201,7 +237,7 @@ def profile(
 
     nodes = []
     unpriced = 0
-    for row in _node_rows(folder, name, run_ids):
+    for row in _node_rows(folder, name, run_ids, simulated):
         (node, node_type, provider, model, calls, mean, p50, p95, cost_sum, priced, tokens_in,
          tokens_out, errors, retried, hits, hist_p95, hist_calls, no_price) = row  # fmt: skip
         unpriced += int(no_price)
@@ -249,8 +285,9 @@ def profile(
         average_parallelism=(sum(durations.values()) / wall) if wall else 0.0,
         max_parallelism=_max_width(graph),
         unpriced_calls=unpriced,
+        simulated_runs=simulated_choice(simulated),
     )
-    _recommend(result, folder, definition, graph, durations)
+    _recommend(result, folder, definition, graph, durations, simulated)
     return result
 
 
@@ -293,13 +330,16 @@ def _recommend(
     definition: Workflow | None,
     graph: Graph,
     durations: dict[str, float],
+    simulated: bool | None,
 ) -> None:
-    repeats = _repeated_requests(home, result.workflow)
+    # Caching is advised only to LLM nodes that had no cache hit in the profiled runs.
+    uncached = [n.name for n in result.nodes if n.node_type == "llm" and not n.cache_hits]
+    repeats = _repeated_requests(home, result.workflow, uncached, simulated)
     prices = PriceBook(definition.spec.pricing if definition else None)
     runs = len(result.runs)
     for node in result.nodes:
         calls, repeated, repeat_cost = repeats.get(node.name, (0, 0, 0.0))
-        if repeated and not node.cache_hits:
+        if repeated:
             node.recommendations.append(
                 f"Enable cache: {repeated} of {calls} calls repeated an identical request; "
                 f"caching would have saved {money(repeat_cost)}"
@@ -380,7 +420,8 @@ def _reads(node: Any) -> set[str]:
 def render(result: Profile) -> str:
     badge = {"OK": "✅ OK", "SLOW": "⚠️ SLOW", "BOTTLENECK": "❌ BOTTLENECK"}
     runs = len(result.runs)
-    header = f"Profile: {result.workflow} ({runs} run{'s' * (runs != 1)}"
+    kind = kind_of_runs(SIMULATED_CHOICES[result.simulated_runs])
+    header = f"Profile: {result.workflow} ({runs} {kind}run{'s' * (runs != 1)}"
     header += f", run {result.runs[0][:12]})" if runs == 1 else ", means per run)"
     lines = [header, "=" * len(header), ""]
     for node in result.nodes:
@@ -431,7 +472,12 @@ def render(result: Profile) -> str:
 
 def command(args: argparse.Namespace) -> int:
     try:
-        found = profile(workflow=args.workflow, run=args.run, last=args.last)
+        found = profile(
+            workflow=args.workflow,
+            run=args.run,
+            last=args.last,
+            simulated=SIMULATED_CHOICES[args.simulated],
+        )
     except ProfileError as exc:
         print(f"profile-report: {exc}")
         return 0

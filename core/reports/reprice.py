@@ -3,8 +3,9 @@
 Only calls that reached a model count (cache hits cost nothing either way). The difference
 is taken over calls whose actual cost is known: a call of an unpriced model has a repriced
 cost but nothing to compare it with, so it is counted apart rather than compared with $0.
-Real and simulated calls are totalled apart, as in the cost report. New prices come from
-the bundled price map, or from the workflow's `pricing:` when one workflow is chosen.
+Real and simulated calls are totalled apart, as in the cost report, and either can be left
+out. New prices come from the bundled price map, or from the workflow's `pricing:` when one
+workflow is chosen. The calls are counted from the daily rollup (see `common.node_days`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from core import litellm_data
 from core.formatting import count, money
 from core.model_names import PROVIDER_ALIASES, SIMULATED, litellm_provider
 from core.pricing import Price, PriceBook
-from core.reports.common import LLM_CALL, Where, Window, latest_workflows, to_json, window
+from core.reports.common import (
+    SIMULATED_CHOICES,
+    Where,
+    Window,
+    kind_of_runs,
+    latest_workflows,
+    node_days,
+    simulated_choice,
+    to_json,
+    window,
+)
 from core.settings import data_home
 from core.telemetry import TelemetryBusy, get_store
 
@@ -60,12 +71,16 @@ class Swap:
     price_source: str  # the price-map key or pricing: override the new price came from
     input_per_million: float
     output_per_million: float
-    real: RepriceSection = field(default_factory=lambda: RepriceSection(False))
-    simulated: RepriceSection = field(default_factory=lambda: RepriceSection(True))
+    real: RepriceSection | None = None  # None when left out (--simulated only)
+    simulated: RepriceSection | None = None  # None when left out (--simulated exclude)
+
+    @property
+    def sections(self) -> tuple[RepriceSection, ...]:
+        return tuple(s for s in (self.real, self.simulated) if s is not None)
 
     @property
     def calls(self) -> int:
-        return self.real.total.calls + self.simulated.total.calls
+        return sum(s.total.calls for s in self.sections)
 
 
 @dataclass
@@ -77,6 +92,7 @@ class RepriceReport:
     workflow: str | None
     swaps: list[Swap]
     models_seen: list[str]  # models called in the window, to correct a swap that found none
+    simulated_runs: str = "include"  # include | exclude | only
 
 
 def parse_swaps(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -97,8 +113,10 @@ def reprice(
     workflow: str | None = None,
     start: datetime | date | None = None,
     end: datetime | date | None = None,
+    simulated: bool | None = None,
 ) -> RepriceReport:
-    """Raises RepriceError naming a new model that has no known price."""
+    """Raises RepriceError naming a new model that has no known price. `simulated`: None
+    reprices real and simulated calls, each in its section; False or True only one kind."""
     folder = data_home(home)
     span = window(days, start, end)
     definition = latest_workflows(folder, [workflow]).get(workflow) if workflow else None
@@ -109,14 +127,36 @@ def reprice(
         swap = Swap(
             old, new, price.source, price.input_per_token * 1e6, price.output_per_token * 1e6
         )
-        for simulated, row in _rows(folder, span, workflow, old, price):
-            (swap.simulated if simulated else swap.real).by_node.append(row)
-        for section in (swap.real, swap.simulated):
+        sections = {sim: RepriceSection(sim) for sim in (False, True) if simulated in (None, sim)}
+        for sim, row in _rows(folder, span, _where(workflow, simulated), old, price):
+            sections[sim].by_node.append(row)
+        for section in sections.values():
             section.by_node.sort(key=lambda r: (-(r.actual_cost_usd or 0), r.workflow, r.node))
             section.total = _sum(section.by_node)
+        swap.real, swap.simulated = sections.get(False), sections.get(True)
         result.append(swap)
-    seen = _models_seen(folder, span, workflow) if any(not s.calls for s in result) else []
-    return RepriceReport(span.start, span.end, span.days, span.label, workflow, result, seen)
+    unseen = any(not s.calls for s in result)
+    seen = _models_seen(folder, span, _where(workflow, simulated)) if unseen else []
+    return RepriceReport(
+        span.start,
+        span.end,
+        span.days,
+        span.label,
+        workflow,
+        result,
+        seen,
+        simulated_choice(simulated),
+    )
+
+
+def _where(workflow: str | None, simulated: bool | None) -> Where:
+    """Calls made in scope: what can be repriced."""
+    where = Where().add("called")
+    if workflow:
+        where.add("workflow = ?", workflow)
+    if simulated is not None:
+        where.add("simulated = ?", simulated)
+    return where
 
 
 def _new_price(prices: PriceBook, model: str) -> Price:
@@ -152,25 +192,23 @@ def _old_model(old: str) -> Where:
 
 
 def _rows(
-    home: Path, span: Window, workflow: str | None, old: str, price: Price
+    home: Path, span: Window, where: Where, old: str, price: Price
 ) -> list[tuple[bool, RepriceRow]]:
-    """(simulated, row) per node that called `old`, priced both ways."""
-    where = Where().between("started_at", span).add(LLM_CALL)
-    if workflow:
-        where.add("workflow = ?", workflow)
+    """(simulated, row) per node of `where` that called `old`, priced both ways."""
     match = _old_model(old)
-    where.add(match.sql, *match.params)
+    relation, params = node_days(span, where.add(match.sql, *match.params))
+    found, params = node_days(span, where)
     found = get_store(home).query(
         f"""
-        SELECT coalesce(simulated, false), workflow, node, count(*),
-            coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
-            count_if(cost_usd IS NULL), sum(cost_usd),
-            coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NOT NULL), 0),
-            coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NOT NULL), 0)
-        FROM node_runs WHERE {where.sql}
+        SELECT simulated, workflow, node, sum(node_rows), sum(input_tokens),
+            sum(output_tokens), coalesce(sum(node_rows) FILTER (WHERE NOT priced), 0),
+            sum(cost_usd) FILTER (WHERE priced),
+            coalesce(sum(input_tokens) FILTER (WHERE priced), 0),
+            coalesce(sum(output_tokens) FILTER (WHERE priced), 0)
+        FROM {relation}
         GROUP BY ALL
         """,
-        where.params,
+        params,
     )
     rows = []
     for simulated, wf, node, calls, tokens_in, tokens_out, unpriced, actual, *priced in found:
@@ -205,13 +243,10 @@ def _sum(rows: list[RepriceRow]) -> RepriceRow:
     return total
 
 
-def _models_seen(home: Path, span: Window, workflow: str | None) -> list[str]:
-    where = Where().between("started_at", span).add(LLM_CALL)
-    if workflow:
-        where.add("workflow = ?", workflow)
+def _models_seen(home: Path, span: Window, where: Where) -> list[str]:
+    relation, params = node_days(span, where)
     rows = get_store(home).query(
-        f"SELECT DISTINCT provider || '/' || model FROM node_runs WHERE {where.sql} ORDER BY 1",
-        where.params,
+        f"SELECT DISTINCT provider || '/' || model FROM {relation} ORDER BY 1", params
     )
     return [r[0] for r in rows if r[0]]
 
@@ -227,9 +262,10 @@ def render(report: RepriceReport) -> str:
         lines += ["", _swap_heading(swap)]
         if not swap.calls:
             seen = f"; models called: {', '.join(report.models_seen)}" if report.models_seen else ""
-            lines.append(f"  No calls of {swap.old} {span.phrase}{seen}.")
+            kind = kind_of_runs(SIMULATED_CHOICES[report.simulated_runs])
+            lines.append(f"  No {kind}calls of {swap.old} {span.phrase}{seen}.")
             continue
-        for section in (swap.real, swap.simulated):
+        for section in swap.sections:
             lines += _render_section(section, span)
     return "\n".join(lines)
 
@@ -280,7 +316,12 @@ def _difference(row: RepriceRow) -> str:
 
 def command(args: argparse.Namespace) -> int:
     try:
-        report = reprice(swaps=parse_swaps(args.model), days=args.days, workflow=args.workflow)
+        report = reprice(
+            swaps=parse_swaps(args.model),
+            days=args.days,
+            workflow=args.workflow,
+            simulated=SIMULATED_CHOICES[args.simulated],
+        )
     except RepriceError as exc:
         print(f"reprice: error: {exc}", file=sys.stderr)
         return 2

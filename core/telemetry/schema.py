@@ -83,6 +83,44 @@ TABLES = {
     LEDGER_TABLE: LEDGER_COLUMNS,
 }
 
+# A call that reached a model and was billed (or would have been, for a simulated one):
+# retried failures cost nothing and cache hits cost $0, so both are left out of spend.
+LLM_CALL = "node_type = 'llm' AND attempts > 0 AND NOT coalesce(cache_hit, false)"
+
+# node_runs counted per UTC day and per everything the reports filter or group on, so a
+# report over millions of node rows reads thousands. Every write to node_runs adds its rows
+# here in the same transaction; `rollup_current` notices writes that went around this
+# module (other tools, older versions) by the row count, and `rebuild_rollup` recounts.
+# A row's keys are its own values, with NULL as '' or false, since a primary key admits no
+# NULL and no name is empty; a row with no start time counts under day -infinity, which no
+# window reaches, so that the rollup still counts every row of node_runs.
+ROLLUP_TABLE = "node_daily"
+ROLLUP_KEYS: dict[str, tuple[str, str]] = {
+    "day": ("DATE", "coalesce(CAST(started_at AS DATE), DATE '-infinity')"),
+    "simulated": ("BOOLEAN", "coalesce(simulated, false)"),
+    "workflow": ("VARCHAR", "coalesce(workflow, '')"),
+    "node": ("VARCHAR", "coalesce(node, '')"),
+    "node_type": ("VARCHAR", "coalesce(node_type, '')"),
+    "provider": ("VARCHAR", "coalesce(provider, '')"),
+    "model": ("VARCHAR", "coalesce(model, '')"),
+    "status": ("VARCHAR", "coalesce(status, '')"),
+    "called": ("BOOLEAN", f"coalesce({LLM_CALL}, false)"),
+    "priced": ("BOOLEAN", "cost_usd IS NOT NULL"),
+    "cache_hit": ("BOOLEAN", "coalesce(cache_hit, false)"),
+    "cache_enabled": ("BOOLEAN", "coalesce(cache_enabled, false)"),
+    "hashed": ("BOOLEAN", "request_hash IS NOT NULL"),
+}
+# Sums are never NULL, so that adding a batch to a row is plain addition.
+ROLLUP_MEASURES: dict[str, tuple[str, str]] = {
+    "node_rows": ("BIGINT", "count(*)"),
+    "cost_usd": ("DOUBLE", "coalesce(sum(cost_usd), 0)"),
+    "input_tokens": ("BIGINT", "coalesce(sum(input_tokens), 0)"),
+    "output_tokens": ("BIGINT", "coalesce(sum(output_tokens), 0)"),
+    "saved_cost_usd": ("DOUBLE", "coalesce(sum(saved_cost_usd), 0)"),
+    "duration_ms": ("DOUBLE", "coalesce(sum(duration_ms), 0)"),
+}
+ROLLUP_COLUMNS = {c: t for c, (t, _) in (ROLLUP_KEYS | ROLLUP_MEASURES).items()}
+
 INTERRUPTED_ERROR = "interrupted: the process running this workflow exited before it finished"
 
 # Everything is read from the spool as text and cast in SQL: a badly typed value becomes
@@ -107,6 +145,25 @@ def _select(columns: dict[str, str], event: str) -> str:
     return f"SELECT {casts} FROM spool WHERE event = '{event}'"
 
 
+def rollup_select(source: str) -> str:
+    """node_daily's rows for the node rows of `source` (a table, or a parenthesised query,
+    with a WHERE clause if need be): the one definition of what the rollup holds."""
+    keys = ", ".join(f"{sql} AS {c}" for c, (_, sql) in ROLLUP_KEYS.items())
+    measures = ", ".join(f"CAST({sql} AS {t}) AS {c}" for c, (t, sql) in ROLLUP_MEASURES.items())
+    return f"SELECT {keys}, {measures} FROM {source} GROUP BY ALL"
+
+
+def add_to_rollup(source: str) -> str:
+    """The SQL that adds the node rows of `source` to node_daily: run it in the transaction
+    that inserts them into node_runs."""
+    keys = ", ".join(ROLLUP_KEYS)
+    sums = ", ".join(f"{c} = {ROLLUP_TABLE}.{c} + excluded.{c}" for c in ROLLUP_MEASURES)
+    return (
+        f"INSERT INTO {ROLLUP_TABLE} {rollup_select(source)}"
+        f" ON CONFLICT ({keys}) DO UPDATE SET {sums}"
+    )
+
+
 _RUN_COLS = ", ".join(RUNS_COLUMNS)
 _NODE_COLS = ", ".join(NODE_RUNS_COLUMNS)
 _INGEST_SQL = [
@@ -119,6 +176,7 @@ _INGEST_SQL = [
     f"INSERT INTO runs ({_RUN_COLS}) SELECT * FROM ({_select(RUNS_COLUMNS, 'run_finished')}) f"
     " WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = f.run_id)",
     f"INSERT INTO node_runs ({_NODE_COLS}) {_select(NODE_RUNS_COLUMNS, 'node')}",
+    add_to_rollup(f"({_select(NODE_RUNS_COLUMNS, 'node')})"),
     f"INSERT INTO workflows ({', '.join(WORKFLOWS_COLUMNS)}) SELECT * FROM"
     f" ({_select(WORKFLOWS_COLUMNS, 'workflow')}) w"
     " WHERE NOT EXISTS (SELECT 1 FROM workflows k WHERE k.workflow_hash = w.workflow_hash)"
@@ -174,6 +232,54 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         for column, sql_type in columns.items():
             if column not in have:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+    _create_rollup(con)
+
+
+def _create_rollup(con: duckdb.DuckDBPyConnection) -> None:
+    """Creates node_daily and counts what node_runs already holds: once for a database
+    older than the rollup, again whenever the rollup's definition has changed."""
+    have = [
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+            [ROLLUP_TABLE],
+        ).fetchall()
+    ]
+    if have == list(ROLLUP_COLUMNS):
+        return
+    defs = ", ".join(f"{c} {t}" for c, t in ROLLUP_COLUMNS.items())
+    con.execute("BEGIN")
+    con.execute(f"DROP TABLE IF EXISTS {ROLLUP_TABLE}")
+    con.execute(f"CREATE TABLE {ROLLUP_TABLE} ({defs}, PRIMARY KEY ({', '.join(ROLLUP_KEYS)}))")
+    _count_all(con)
+    con.execute("COMMIT")
+
+
+def _count_all(con: duckdb.DuckDBPyConnection) -> None:
+    # Ten million rows take a few seconds: DuckDB's progress bar must not land in the
+    # output of a command that happened to trigger it.
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"INSERT INTO {ROLLUP_TABLE} {rollup_select('node_runs')}")
+
+
+def rollup_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether node_daily counts every row of node_runs; both counts cost next to nothing.
+    A write that went around this module and changed node_runs without changing its row
+    count would go unnoticed: tools that rewrite rows in place must call rebuild_rollup."""
+    (current,) = con.execute(
+        f"SELECT (SELECT count(*) FROM node_runs)"
+        f" = (SELECT coalesce(sum(node_rows), 0) FROM {ROLLUP_TABLE})"
+    ).fetchone()
+    return bool(current)
+
+
+def rebuild_rollup(con: duckdb.DuckDBPyConnection) -> None:
+    """Recounts node_daily from node_runs, in one transaction so no reader sees it empty."""
+    con.execute("BEGIN")
+    con.execute(f"DELETE FROM {ROLLUP_TABLE}")
+    _count_all(con)
+    con.execute("COMMIT")
 
 
 def load(con: duckdb.DuckDBPyConnection, segments: list[Path], dead_writers: list[str]) -> None:

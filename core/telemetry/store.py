@@ -196,6 +196,8 @@ class TelemetryStore:
                 listed = ", ".join(columns)
                 con.register("bulk_rows", data)
                 con.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM bulk_rows")
+                if table == "node_runs":
+                    con.execute(schema.add_to_rollup(_as_node_runs("bulk_rows", columns)))
                 con.unregister("bulk_rows")
             con.execute("COMMIT")
 
@@ -207,7 +209,17 @@ class TelemetryStore:
         can write. Whatever waits in the spool is loaded first, so reads are current.
         Raises TelemetryBusy if other processes keep the file for too long."""
         self._ingest(BACKGROUND_BUDGET)
-        with self._open(read_only, time.monotonic() + READ_BUDGET) as con:
+        deadline = time.monotonic() + READ_BUDGET
+        with self._open(read_only, deadline) as con:
+            if schema.rollup_current(con):
+                yield con
+                return
+        # Someone wrote node_runs around the store: recount before anyone reads the rollup,
+        # unless another process did while this one waited for the file.
+        with self._open(False, deadline) as con:
+            if not schema.rollup_current(con):
+                schema.rebuild_rollup(con)
+        with self._open(read_only, deadline) as con:
             yield con
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
@@ -297,6 +309,16 @@ class TelemetryStore:
         if self._writer is not None:
             self._writer.forget()
         self._reset()
+
+
+def _as_node_runs(relation: str, columns: list[str]) -> str:
+    """`relation` with node_runs' columns and types, as the insert stored it: what the
+    rollup counts must be what node_runs holds."""
+    typed = ", ".join(
+        f"CAST({c if c in columns else 'NULL'} AS {t}) AS {c}"
+        for c, t in schema.NODE_RUNS_COLUMNS.items()
+    )
+    return f"(SELECT {typed} FROM {relation})"
 
 
 _all_stores: weakref.WeakSet[TelemetryStore] = weakref.WeakSet()
