@@ -112,3 +112,13 @@ def test_profile_shows_code_nodes(home: Path) -> None:
     found = profile(home, workflow="coded", last=1)
     code = next(n for n in found.nodes if n.name == "count")
     assert code.node_type == "code" and code.duration_ms > 0
+
+
+def test_code_starts_in_an_empty_working_directory(home: Path) -> None:
+    text = (
+        "workflow: {name: cwd}\nnodes:\n  - name: c\n    type: code\n    code: |\n"
+        "      import os\n      result = {'files': os.listdir('.'), 'env': sorted(os.environ)}\n"
+    )
+    output = run_workflow(load_workflow(text), home=home).nodes["c"].output
+    assert output["files"] == []
+    assert output["env"] == ["HOME", "LANG", "PATH"]

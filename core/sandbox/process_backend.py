@@ -152,7 +152,7 @@ def _command(limits: Limits, workdir: Path, uid: int | None) -> list[str]:
         _interpreter(),
         "-I",
         "-S",
-        "runner.py",
+        str(workdir.parent / "runner.py"),
         str(workdir),
     ]
 
@@ -172,7 +172,9 @@ class ProcessSandbox:
         workdir.mkdir()
         uid = next(_uids) if _as_root() else None
         write_payload(workdir, job)
-        shutil.copyfile(RUNNER, workdir / "runner.py")
+        # Beside the working directory, not in it: the code starts in an empty folder, and
+        # the host's copy may sit where the sandbox user cannot read.
+        shutil.copyfile(RUNNER, outer / "runner.py")
         if uid is not None:
             os.chown(workdir, uid, uid)
             os.chown(workdir / "payload.json", uid, uid)
