@@ -11,8 +11,11 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
+from core import demo
 from core.settings import HOME_VARIABLE, data_home
+from core.telemetry import TelemetryBusy, get_store
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
@@ -21,8 +24,6 @@ def should_seed(home: Path, no_demo: bool) -> bool:
     """Seed only a database that holds no run at all, and only when not told otherwise."""
     if no_demo:
         return False
-    from core.telemetry import get_store
-
     return not get_store(home).query("SELECT EXISTS (SELECT 1 FROM runs)")[0][0]
 
 
@@ -42,9 +43,7 @@ def streamlit_command(port: int) -> list[str]:
     ]
 
 
-def command(args: argparse.Namespace) -> int:
-    from core.telemetry import TelemetryBusy
-
+def command(args: argparse.Namespace) -> NoReturn:
     home = data_home()
     try:
         seed = should_seed(home, args.no_demo)
@@ -52,8 +51,6 @@ def command(args: argparse.Namespace) -> int:
         print(f"{home}: telemetry busy in another process; not adding demo history", flush=True)
         seed = False
     if seed:
-        from core import demo
-
         print(
             f"No runs in {home} yet: adding {demo.DEFAULT_DAYS} days of simulated demo history "
             "first (start with --no-demo to skip)...",

@@ -27,7 +27,8 @@ FLOW = textwrap.dedent(
         code: |
           words = nodes["text"].split()
           print("counting", len(words), "words")
-          result = {"words": len(words), "n": inputs["n"], "squares": [i * i for i in range(inputs["n"])]}
+          squares = [i * i for i in range(inputs["n"])]
+          result = {"words": len(words), "n": inputs["n"], "squares": squares}
       - name: report
         prompt: "There are {count.words} words"
     """

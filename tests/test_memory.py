@@ -19,7 +19,10 @@ ROOT = Path(__file__).parent.parent
 
 
 def _in_other_process(home: Path, code: str) -> str:
-    script = f"from pathlib import Path\nfrom core.memory import MemoryStore\nstore = MemoryStore(Path({str(home)!r}))\n{code}"
+    script = (
+        "from pathlib import Path\nfrom core.memory import MemoryStore\n"
+        f"store = MemoryStore(Path({str(home)!r}))\n{code}"
+    )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
     )
@@ -71,7 +74,7 @@ def test_concurrent_writers_lose_nothing(home: Path) -> None:
                 "from pathlib import Path\nfrom core.memory import MemoryStore\n"
                 f"s = MemoryStore(Path({str(home)!r}))\n"
                 f"for i in range(50): s.set('shared', 'p{p}-' + str(i), i)",
-            ],  # fmt: skip
+            ],
             cwd=ROOT,
         )
         for p in range(3)
