@@ -40,6 +40,8 @@ def streamlit_command(port: int) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button: this app runs where its data is
     ]
 
 
