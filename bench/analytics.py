@@ -128,7 +128,7 @@ def chunk(first: int, count: int, rng: np.random.Generator, hashes: list[str]) -
             "cost_usd": cost.reshape(size),
             "cache_hit": hit.reshape(size),
             "cache_enabled": np.ones(size, dtype=bool),
-            "saved_cost_usd": np.where(hit, full_cost, np.nan).reshape(size),
+            "saved_cost_usd": pa.array(full_cost.reshape(size), mask=~hit.reshape(size)),
             "attempts": np.where(hit, 0, 1).reshape(size),
             "status": node_status.reshape(size).astype(object),
             "workflow": np.repeat(np.array([f"bench_{w}" for w in workflow], dtype=object), NODES),

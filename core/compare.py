@@ -20,7 +20,7 @@ from core.settings import data_home
 from core.telemetry import get_store
 
 RESAMPLES = 2000
-MAX_SAMPLE = 5000  # runs per set: beyond this the interval no longer narrows usefully
+MAX_SAMPLE = 2000  # runs per set: beyond this the interval no longer narrows usefully
 SEED = 20261124
 
 

@@ -61,6 +61,22 @@ def columns(frame: pd.DataFrame) -> dict[str, object]:
     return config
 
 
+def show_metrics(metrics: Sequence[Metric]) -> None:
+    """A row of bordered st.metric cards, each as wide as its figure: in equal columns a
+    long figure such as $0.000074 would be cut short."""
+    with st.container(horizontal=True):
+        for metric in metrics:
+            st.metric(
+                metric.label,
+                metric.value,
+                metric.delta,
+                delta_color=metric.delta_color,
+                help=metric.help,
+                border=True,
+                width="content",
+            )
+
+
 def _money_format(top: float) -> str:
     """A d3 format for a USD axis: whole dollars for big spend, fractions of a cent for the
     small sums a simulated or cheap workflow runs up (two decimals would read $0.00)."""
@@ -87,13 +103,14 @@ def versus(report: CostReport) -> str:
 
 
 def no_runs(report: CostReport, kind: str = "") -> str:
-    """ "No real runs in the last 7 days." (`kind`: real, simulated or empty for any)."""
+    """What an empty section or report says; `kind` is real, simulated or empty for any."""
     runs = f"{kind} runs" if kind else "runs"
     return f"No {runs} {Window(report.start, report.end, report.days).phrase}."
 
 
-def section_metrics(section: CostSection, versus: str) -> list[Metric]:
-    """Totals of one kind of spend with their change against the previous period."""
+def section_metrics(section: CostSection, compared_with: str) -> list[Metric]:
+    """Totals of one kind of spend with their change against the previous period
+    (`compared_with`, as `versus` names it)."""
     runs, previous = section.runs, section.previous
     kind = "simulated " if section.simulated else ""
     return [
@@ -103,14 +120,14 @@ def section_metrics(section: CostSection, versus: str) -> list[Metric]:
             _money_delta(section.cost_delta),
             "inverse",
             f"What the {kind}runs in this period cost, {money(previous.total_cost_usd or 0)} "
-            f"in the {versus}.",
+            f"in the {compared_with}.",
         ),
         Metric(
             "Runs",
             count(runs.executions),
             _count_delta(section.executions_delta),
             "off",
-            f"Finished {kind}runs; {count(previous.executions)} in the {versus}.",
+            f"Finished {kind}runs; {count(previous.executions)} in the {compared_with}.",
         ),
         Metric(
             "Average per run",
@@ -191,7 +208,11 @@ def spend_chart(series: SpendSeries, simulated: bool) -> alt.Chart:
                 "period:T",
                 title=None,
                 scale=alt.Scale(domain=[first.isoformat(), last.isoformat()]),
-                axis=alt.Axis(format=_AXIS_DATES[series.grain], labelAngle=0),
+                axis=alt.Axis(
+                    format=_AXIS_DATES[series.grain],
+                    labelAngle=0,
+                    tickCount={"interval": series.grain, "step": 1},  # no mid-day ticks
+                ),
             ),
             x2="period_end:T",
             y=alt.Y(
@@ -223,7 +244,9 @@ def _stacked(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Rows with the bottom and top of their segment, the key that cost most in the whole
     window lowest in every bar and "other" on top; and the keys in that order."""
     totals = rows.groupby(["other", "key"])["cost_usd"].sum().reset_index()
+    totals = totals[totals["cost_usd"] > 0]  # a key whose calls had no price has no bar
     order = list(totals.sort_values(["other", "cost_usd"], ascending=[True, False])["key"])
+    rows = rows[rows["key"].isin(order)]
     stacked = rows.assign(rank=rows["key"].map({key: i for i, key in enumerate(order)}))
     stacked = stacked.sort_values(["period", "rank"]).reset_index(drop=True)
     by_period = stacked.groupby("period")["cost_usd"]
@@ -249,9 +272,11 @@ def _period_end(starts: pd.Series, grain: str, gap: float = GAP) -> pd.Series:
 def breakdown_chart(items: Sequence[Breakdown], dimension: str) -> alt.LayerChart:
     """Horizontal bars of the TOP_BARS largest keys, labelled with their cost and share."""
     shown = list(items)[:TOP_BARS]
+    names = [b.key for b in items]
     data = pd.DataFrame(
         {
-            "key": [b.key for b in shown],
+            # A model name two providers serve would otherwise share one bar.
+            "key": [f"{b.key} ({b.provider})" if names.count(b.key) > 1 else b.key for b in shown],
             "cost": [b.cost_usd or 0.0 for b in shown],
             "label": [
                 f"{money(b.cost_usd)} · {b.share:.0%}" if b.cost_usd is not None else "unpriced"
@@ -266,7 +291,7 @@ def breakdown_chart(items: Sequence[Breakdown], dimension: str) -> alt.LayerChar
     x = alt.X(
         "cost:Q",
         title="Spend (USD)",
-        axis=alt.Axis(format=_money_format(top)),
+        axis=alt.Axis(format=_money_format(top), tickCount=5),
         scale=alt.Scale(domainMax=top * 1.3 or 1),  # room for the labels
     )
     base = alt.Chart(data)
@@ -341,17 +366,17 @@ def profile_table(result: Profile) -> pd.DataFrame:
         {
             "Node": node.name,
             "Status": STATUS_BADGES[node.status],
-            "Why": "; ".join(node.reasons),
-            "Model": f"{node.provider}/{node.model}" if node.model else node.node_type,
             "Mean ms": round(node.duration_ms),
             "p50 ms": round(node.p50_ms),
             "p95 ms": round(node.p95_ms),
             "Cost / run": "unpriced" if node.cost_usd is None else money(node.cost_usd),
             SHARE: (node.cost_usd or 0.0) / spent if spent else 0.0,
             "Critical path": _path_text(node),
+            "Model": f"{node.provider}/{node.model}" if node.model else node.node_type,
             "Calls": node.calls,
             "Errors": node.errors,
             "Cache hits": node.cache_hits,
+            "Why": "; ".join(node.reasons),
         }
         for node in result.nodes
     ]
@@ -360,6 +385,16 @@ def profile_table(result: Profile) -> pd.DataFrame:
 
 def _path_text(node: NodeProfile) -> str:
     return "on the path" if node.on_critical_path else f"{count(node.slack_ms)} ms slack"
+
+
+def _segment(node: str, kind: str, start: float, length: float) -> dict[str, object]:
+    return {
+        "node": node,
+        "kind": kind,
+        "start": start,
+        "end": start + length,
+        "text": f"{count(length)} ms",
+    }
 
 
 def latency_chart(quantiles: pd.DataFrame, result: Profile) -> alt.LayerChart:
@@ -373,7 +408,7 @@ def latency_chart(quantiles: pd.DataFrame, result: Profile) -> alt.LayerChart:
         badge=lambda d: d["status"].map(STATUS_BADGES),
     )
     y = alt.Y("node:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
-    x_title = "Call duration (ms): fastest to p95, box p25–p75, median"
+    x_title = "Call duration (ms)"
     tooltip = [
         alt.Tooltip("node:N", title="Node"),
         alt.Tooltip("badge:N", title="Status"),
@@ -416,25 +451,9 @@ def slack_chart(result: Profile) -> alt.LayerChart:
     rows = []
     for node in result.nodes:
         kind = on_path if node.on_critical_path else off_path
-        rows.append(
-            {
-                "node": node.name,
-                "kind": kind,
-                "start": 0.0,
-                "end": node.duration_ms,
-                "text": f"{count(node.duration_ms)} ms",
-            }
-        )
+        rows.append(_segment(node.name, kind, 0.0, node.duration_ms))
         if node.slack_ms > 0:
-            rows.append(
-                {
-                    "node": node.name,
-                    "kind": spare,
-                    "start": node.duration_ms,
-                    "end": node.duration_ms + node.slack_ms,
-                    "text": f"{count(node.slack_ms)} ms",
-                }
-            )
+            rows.append(_segment(node.name, spare, node.duration_ms, node.slack_ms))
     data = pd.DataFrame(rows)
     order = [n.name for n in result.nodes]
     y = alt.Y("node:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
@@ -535,6 +554,14 @@ def delta_chart(result: Comparison) -> alt.VConcatChart:
     return alt.vconcat(*panels, spacing=18).resolve_scale(x="independent", color="shared")
 
 
+def _around_zero(low: float, high: float) -> list[float]:
+    """An x domain holding zero and the whole interval, with room on both sides for the
+    label above the dot: zero at the very edge would look like a clipped interval."""
+    start, end = min(0.0, low), max(0.0, high)
+    pad = (end - start or max(abs(low), 1.0)) * 0.15
+    return [start - pad, end + pad]
+
+
 def _delta_panel(metric: MetricDelta) -> alt.LayerChart:
     kind, sentence = verdict(metric)
     scale = 100.0 if metric.unit == "share" else 1.0
@@ -553,12 +580,12 @@ def _delta_panel(metric: MetricDelta) -> alt.LayerChart:
             }
         ]
     )
-    fmt = _money_format(max(abs(metric.low), abs(metric.high))) if metric.unit == "usd" else ",~r"
+    fmt = _money_format(max(abs(metric.low), abs(metric.high))) if metric.unit == "usd" else ",~g"
     x = alt.X(
         "low:Q",
         title=f"B − A, {unit}",
-        scale=alt.Scale(zero=True, nice=True),
-        axis=alt.Axis(format=fmt),
+        scale=alt.Scale(domain=_around_zero(metric.low * scale, metric.high * scale), nice=False),
+        axis=alt.Axis(format=fmt, tickCount=6),
     )
     y = alt.Y("metric:N", title=None, axis=alt.Axis(labelLimit=200, labelFontWeight="bold"))
     colour = alt.Color(

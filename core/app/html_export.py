@@ -16,6 +16,7 @@ what the meeting saw: the same totals, deltas, notes, charts and tables.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -69,9 +70,9 @@ def _section(
         return parts
     parts.append(_metrics(charts.section_metrics(section, versus)))
     if note := charts.unpriced_note(section):
-        parts.append(f'<p class="callout warning">⚠️ {_text(note)}</p>')
+        parts.append(f'<p class="callout warning">⚠️ {_inline(note)}</p>')
     if note := charts.recommendation_note(section):
-        parts.append(f'<p class="callout advice">💡 <b>Recommendation:</b> {_text(note)}</p>')
+        parts.append(f'<p class="callout advice">💡 <b>Recommendation:</b> {_inline(note)}</p>')
     if series is not None:
         parts.append(f"<h3>Spend per {series.grain} by {series.dimension}</h3>")
         parts.append(_figure(charts.spend_chart(series, section.simulated)))
@@ -133,6 +134,11 @@ def _text(value: str) -> str:
     return html.escape(value, quote=True)
 
 
+def _inline(value: str) -> str:
+    """Escaped text with the page's `code` spans (the notes are written for st.markdown)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _text(value))
+
+
 def _page(title: str, body: str) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -171,6 +177,8 @@ h3 { font-size: 17px; margin: 28px 0 8px; }
 .callout { border-radius: 8px; padding: 10px 14px; margin: 10px 0; }
 .callout.warning { background: #fff8e1; border: 1px solid #f2d48a; }
 .callout.advice { background: #eaf6ec; border: 1px solid #a9d8b4; }
+code { font: 13px ui-monospace, SFMono-Regular, Menlo, monospace; background: #f0f2f5;
+  padding: 1px 4px; border-radius: 4px; }
 figure.chart { margin: 8px 0 12px; overflow-x: auto; }
 figure.chart svg { max-width: 100%; height: auto; }
 table.table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 4px 0 12px; }
