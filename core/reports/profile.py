@@ -349,6 +349,8 @@ def _recommend(
                 would = price.cost(round(node.input_tokens), round(node.output_tokens)) * (
                     node.calls / runs
                 )
+                if would >= node.cost_usd:  # runs that mixed models can make a "cheaper" one dearer
+                    break
                 node.recommendations.append(
                     f"Model: the same tokens on {key} would cost {money(would)} per run "
                     f"instead of {money(node.cost_usd)} "
