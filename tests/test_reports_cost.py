@@ -423,3 +423,28 @@ def test_no_runs_at_all(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert data["real"]["recommendation"] is None
     assert main(["cost-report", "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("section,dimension,key,cost_usd,share")
+
+
+def test_simulated_spend_can_be_left_out_or_reported_alone(known: Path, capsys) -> None:
+    both = cost_report(known)
+    real = cost_report(known, simulated=False)
+    assert (real.simulated, real.simulated_runs) == (None, "exclude")
+    assert real.real == both.real
+    simulated = cost_report(known, simulated=True)
+    assert (simulated.real, simulated.simulated_runs) == (None, "only")
+    assert simulated.simulated == both.simulated
+
+    assert main(["cost-report", "--simulated", "exclude"]) == 0
+    out = capsys.readouterr().out
+    assert "Real Spend" in out and "Simulated" not in out
+    assert main(["cost-report", "--simulated", "only", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["real"], data["simulated_runs"]) == (None, "only")
+    assert data["simulated"]["runs"]["total_cost_usd"] == pytest.approx(0.75)
+    assert main(["cost-report", "--simulated", "only", "--format", "csv"]) == 0
+    assert {r["section"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))} == {
+        "simulated"
+    }
+    # Only today: the simulated runs were yesterday and before.
+    assert main(["cost-report", "--simulated", "only", "--days", "1"]) == 0
+    assert capsys.readouterr().out == "No simulated runs in the last 1 day.\n"

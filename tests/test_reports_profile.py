@@ -54,11 +54,14 @@ def test_nodes_that_never_ran_take_no_time() -> None:
     assert (schedule.path, schedule.length_ms) == (("x", "y"), 10)
 
 
-def _record(home: Path, runs: list[dict[str, dict[str, float | str | None]]]) -> list[str]:
-    """Writes runs of DIAMOND; each run maps node -> {duration, cost, hash, ...}."""
+def _record(
+    home: Path, runs: list[dict[str, dict[str, float | str | None]]], simulated: bool = False
+) -> list[str]:
+    """Writes runs of DIAMOND; each run maps node -> {duration, cost, hash, ...}. Simulated
+    runs come an hour after real ones."""
     workflow = parse_workflow(DIAMOND, "diamond.yaml")
     get_store(home).query("SELECT 1")  # creates the schema
-    start = datetime(2026, 11, 1, 12, 0, 0)
+    start = datetime(2026, 11, 1, 12 + simulated, 0, 0)
     ids = []
     with duckdb.connect(str(home / "telemetry.duckdb")) as con:
         con.execute(
@@ -67,7 +70,7 @@ def _record(home: Path, runs: list[dict[str, dict[str, float | str | None]]]) ->
             [workflow.hash, DIAMOND, start],
         )
         for index, nodes in enumerate(runs):
-            run_id = f"run{index:03d}"
+            run_id = f"{'sim' if simulated else 'run'}{index:03d}"
             ids.append(run_id)
             began = start + timedelta(minutes=index)
             wall = critical_path(
@@ -75,9 +78,15 @@ def _record(home: Path, runs: list[dict[str, dict[str, float | str | None]]]) ->
             ).length_ms
             con.execute(
                 "INSERT INTO runs (run_id, workflow, workflow_hash, started_at, finished_at, "
-                "duration_ms, status, simulated) VALUES (?, 'diamond', ?, ?, ?, ?, 'success', "
-                "false)",
-                [run_id, workflow.hash, began, began + timedelta(milliseconds=wall), wall],
+                "duration_ms, status, simulated) VALUES (?, 'diamond', ?, ?, ?, ?, 'success', ?)",
+                [
+                    run_id,
+                    workflow.hash,
+                    began,
+                    began + timedelta(milliseconds=wall),
+                    wall,
+                    simulated,
+                ],
             )
             for name, values in nodes.items():
                 model = "my-model" if name == "c" else "gpt-4o"
@@ -86,7 +95,7 @@ def _record(home: Path, runs: list[dict[str, dict[str, float | str | None]]]) ->
                     " duration_ms, input_tokens, output_tokens, cost_usd, cache_hit, attempts,"
                     " status, workflow, workflow_hash, simulated, request_hash) VALUES"
                     " (?, ?, 'llm', 'openai', ?, ?, ?, ?, ?, ?, false, ?, 'success', 'diamond',"
-                    " ?, false, ?)",
+                    " ?, ?, ?)",
                     [
                         run_id,
                         name,
@@ -98,6 +107,7 @@ def _record(home: Path, runs: list[dict[str, dict[str, float | str | None]]]) ->
                         values.get("cost", 0.001) if name != "c" else None,
                         values.get("attempts", 1),
                         workflow.hash,
+                        simulated,
                         values.get("hash", f"{run_id}-{name}"),
                     ],
                 )
@@ -184,3 +194,28 @@ def test_profile_report_cli(home: Path, capsys: pytest.CaptureFixture[str]) -> N
     document = json.loads(capsys.readouterr().out)
     assert document["critical_path"] == ["a", "c", "d"]
     assert {n["name"]: n["status"] for n in document["nodes"]}["c"] == "BOTTLENECK"
+
+
+def test_profile_of_real_or_simulated_runs_alone(home: Path, capsys) -> None:
+    with pytest.raises(ProfileError, match="no simulated runs recorded yet"):
+        profile(home, simulated=True)
+    real = _record(home, [_diamond_run() for _ in range(5)])  # b repeats one request
+    unique = [_diamond_run(d_ms=400.0, b={"hash": f"s{i}"}) for i in range(2)]
+    simulated = _record(home, unique, simulated=True)
+    assert len(profile(home, workflow="diamond").runs) == 7
+    only_real = profile(home, workflow="diamond", simulated=False)
+    assert (only_real.runs, only_real.simulated_runs) == (real[::-1], "exclude")
+    assert {n.name: n.duration_ms for n in only_real.nodes}["d"] == 50.0
+    only_simulated = profile(home, simulated=True)
+    assert only_simulated.runs == simulated[::-1]
+    nodes = {n.name: n for n in only_simulated.nodes}
+    # Judged against simulated history only (none yet), and without the real repeats.
+    assert nodes["d"].history_calls == 0
+    assert not any(r.startswith("Enable cache") for r in nodes["b"].recommendations)
+    one = profile(home, run=real[-1], simulated=False)
+    assert {n.name: n for n in one.nodes}["d"].history_calls == 4
+
+    assert main(["profile-report", "--simulated", "only"]) == 0
+    assert capsys.readouterr().out.startswith("Profile: diamond (2 simulated runs, means per run)")
+    assert main(["profile-report", "--run", real[0], "--simulated", "only"]) == 0
+    assert "no finished simulated run with id 'run000'" in capsys.readouterr().out

@@ -336,3 +336,49 @@ def test_workflows_are_judged_apart(unhealthy: Path) -> None:
     assert "too few nodes" in metrics["node time share [other]"].detail
     assert metrics["p95 run cost [other]"].value == 0.3
     assert check(unhealthy, simulated=True).runs == 0  # every row here is real
+
+
+def test_reprice_real_or_simulated_calls_alone(calls: Path, capsys) -> None:
+    swap = ("gpt-4o", "cheapo")
+    [real] = reprice(calls, swaps=[swap], workflow="digest", simulated=False).swaps
+    assert (real.simulated, real.real.total.calls) == (None, 3)
+    [simulated] = reprice(calls, swaps=[swap], workflow="digest", simulated=True).swaps
+    assert (simulated.real, simulated.simulated.total.calls) == (None, 1)
+
+    argv = ["reprice", "--model", "gpt-4o=cheapo", "-w", "digest"]
+    assert main([*argv, "--simulated", "exclude"]) == 0
+    out = capsys.readouterr().out
+    assert "  Real calls: 3 (5,000 input + 2,500 output tokens)" in out
+    assert "Simulated calls" not in out
+    assert main([*argv, "--simulated", "only", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["simulated_runs"] == "only"
+    assert data["swaps"][0]["real"] is None
+    assert data["swaps"][0]["simulated"]["total"]["calls"] == 1
+    assert (
+        main(["reprice", "--model", "gpt-4o=gpt-4o-mini", "-w", "faq", "--simulated", "only"]) == 0
+    )
+    assert "  No simulated calls of gpt-4o in the last 30 days." in capsys.readouterr().out
+
+
+def test_check_judges_real_or_simulated_runs_alone(healthy: Path, capsys) -> None:
+    # Simulated runs that all failed fail the gate, unless the gate is on real runs only.
+    runs = [gate_run(f"s{i}", i + 1, simulated=True, status="failed") for i in range(10)]
+    nodes = [
+        gate_node(f"s{i}", i + 1, name, simulated=True, status="failed")
+        for i in range(10)
+        for name in "abcde"
+    ]
+    insert(healthy, runs, nodes)
+    assert main(["check"]) == 1
+    assert "(30 runs, 150 node executions)" in capsys.readouterr().out
+    assert main(["check", "--simulated", "exclude"]) == 0
+    title = capsys.readouterr().out.splitlines()[0]
+    assert title == "Check: all workflows, last 7 days (20 real runs, 100 node executions)"
+    assert main(["check", "--simulated", "only", "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert (data["runs"], data["node_executions"], data["simulated_runs"]) == (10, 50, "only")
+    metrics = {m["name"]: m for m in data["metrics"]}
+    assert (metrics["success_rate"]["value"], metrics["error_rate"]["value"]) == (0.0, 1.0)
+    assert main(["check", "-w", "other", "--simulated", "only"]) == 0
+    assert capsys.readouterr().out.startswith("No simulated runs of other in the last 7 days")
