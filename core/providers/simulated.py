@@ -124,25 +124,19 @@ class SimulatedProvider:
             )
         u = _uniforms(seed)
         klass = model_class(request.provider, request.model)
-        input_tokens = count_message_tokens(request.provider, request.model, request.messages)
+        encode = encoder_for(request.provider, request.model)
+        text = None
         if request.json_mode:
             value = _fake_value(request.json_schema or {"result": "string"}, random.Random(seed))
             text = json.dumps(value, ensure_ascii=False)
-            output_tokens = encoder_for(request.provider, request.model)(text)
+            length = encode(text)
         else:
-            target = settings.output_tokens or self._length(request, klass, u)
-            text = self._text(request, seed, target)
-            # Bill what the text really holds, as a provider would, so an output that feeds a
-            # later prompt costs the same tokens there.
-            if settings.output_tokens is None:
-                target = encoder_for(request.provider, request.model)(text)
-            output_tokens = target
-        output_tokens = min(output_tokens, request.max_output_tokens)
+            length = settings.output_tokens or self._length(request, klass, u)
         if settings.latency_ms is not None:
             delay = settings.latency_ms / 1000
         else:
             jitter = math.exp(LATENCY_JITTER * _normal(u[2], u[3]))
-            delay = (klass.first_token_s + output_tokens / klass.tokens_per_s) * jitter
+            delay = (klass.first_token_s + length / klass.tokens_per_s) * jitter
         if delay > request.timeout:  # the call would not have come back in time
             await asyncio.sleep(request.timeout)
             raise ProviderError(
@@ -150,6 +144,16 @@ class SimulatedProvider:
             )
         if delay > 0:
             await asyncio.sleep(delay)
+        # Text and token counts are made after the wait, as a provider reports usage at the
+        # end: parallel calls then start their waits without queueing behind this work.
+        if text is None:
+            text = self._text(request, seed, length)
+            if settings.output_tokens is None:
+                # Bill what the text really holds, so an output that feeds a later prompt
+                # costs the same tokens there.
+                length = encode(text)
+        input_tokens = count_message_tokens(request.provider, request.model, request.messages)
+        output_tokens = min(length, request.max_output_tokens)
         return LLMReply(text=text, input_tokens=input_tokens, output_tokens=output_tokens)
 
     @staticmethod
