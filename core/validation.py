@@ -128,16 +128,42 @@ def schema_problems(data: Any, source: SourceMap) -> list[Problem]:
     try:
         WorkflowSpec.model_validate(data)
     except ValidationError as exc:
-        return [_problem_from(error, data, source) for error in exc.errors()]
-    return []
+        errors = exc.errors()
+    else:
+        return []
+    # A typo such as `promt:` also leaves `prompt` missing; the typo's "did you mean" says
+    # it all, so the missing-key line for the same place is left out.
+    misspelt = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            path = _real_path(tuple(error["loc"]), data)
+            model = _model_at(path[:-1], data)
+            close = (
+                difflib.get_close_matches(str(path[-1]), _keys_of(model), 1, 0.6) if model else []
+            )
+            misspelt.update((path[:-1], key) for key in close)
+    return [
+        _problem_from(error, data, source)
+        for error in errors
+        if not (
+            error["type"] == "missing"
+            and (_real_path(_without_tag(tuple(error["loc"][:-1]), data), data), error["loc"][-1])
+            in misspelt
+        )
+    ]
 
 
-def _problem_from(error: Any, data: Any, source: SourceMap) -> Problem:
-    loc = tuple(error["loc"])
+def _without_tag(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """A node's location without the discriminated union's tag pydantic inserts after it."""
     if len(loc) >= 3 and loc[0] == "nodes" and isinstance(loc[1], int):
         node = _get(data, loc[:2])
         if isinstance(node, dict) and loc[2] == node.get("type", "llm"):
-            loc = loc[:2] + loc[3:]  # drop the discriminated union's tag
+            return loc[:2] + loc[3:]
+    return loc
+
+
+def _problem_from(error: Any, data: Any, source: SourceMap) -> Problem:
+    loc = _without_tag(tuple(error["loc"]), data)
     kind = error["type"]
     if kind == "extra_forbidden":
         path = _real_path(loc, data)

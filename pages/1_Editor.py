@@ -182,7 +182,7 @@ def _write(path: Path) -> None:
     _, problems = workflow_check(text)
     if problems:
         count = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
-        _flash("warning", f"Saved `{path}` with {count}: it cannot run until they are fixed.")
+        _flash("warning", f"Saved `{path}` with {count}: it cannot run until fixed.")
     else:
         _flash("success", f"Saved `{path}`.")
 

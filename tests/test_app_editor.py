@@ -81,9 +81,9 @@ def test_unknown_key_is_listed_with_its_line_and_column_and_marked_in_the_gutter
     opened(app, TYPO)
     problems = messages(app.error)
     assert "5:5 unknown key 'promt' in node 'ask'; did you mean 'prompt'?" in problems
-    assert "4:5 node 'ask': missing required key 'prompt'" in problems
+    assert "missing required key" not in problems  # the typo's suggestion stands for it
     gutter = {(a["row"], a["column"], a["type"]) for a in ace_args(app)["annotations"]}
-    assert gutter == {(4, 4, "error"), (3, 4, "error")}
+    assert gutter == {(4, 4, "error")}
     assert "graph appears once the workflow is valid" in messages(app.info)
 
 
@@ -142,7 +142,7 @@ def test_saving_work_in_progress_is_allowed_but_warns(app: AppTest, home: Path) 
     opened(app, TYPO)
     app.button(key="editor_save").click().run()
     assert (home / "workflows" / "typo.yaml").read_text(encoding="utf-8") == TYPO
-    assert "with 2 problems" in messages(app.warning)
+    assert "with 1 problem" in messages(app.warning)
 
 
 def test_save_as_refuses_names_that_are_not_plain(app: AppTest, home: Path) -> None:
