@@ -65,6 +65,7 @@ class PriceBook:
             for name, p in (overrides or {}).items()
         }
         self._memo: dict[tuple[str, str], Price | None] = {}
+        self._cheaper: dict[tuple[str, str], list[tuple[str, Price]]] = {}
 
     def price(self, provider: str, model: str) -> Price | None:
         key = (provider, model)
@@ -97,8 +98,15 @@ class PriceBook:
         """Chat models sold by the same provider for less, nearest in price first.
 
         Nearest first because the closest cheaper model is the likeliest drop-in; the
-        cheapest of all is rarely comparable in quality.
+        cheapest of all is rarely comparable in quality. Each model's list is worked out
+        once per book: it walks the whole price map.
         """
+        key = (provider, model)
+        if key not in self._cheaper:
+            self._cheaper[key] = self._find_cheaper(provider, model)
+        return self._cheaper[key][:limit]
+
+    def _find_cheaper(self, provider: str, model: str) -> list[tuple[str, Price]]:
         current = self.price(provider, model)
         if current is None:
             return []
@@ -122,4 +130,4 @@ class PriceBook:
         unique: dict[tuple[float, float], tuple[str, Price]] = {}
         for key, price in options:  # dated snapshots of one model share its price
             unique.setdefault((price.input_per_token, price.output_per_token), (key, price))
-        return list(unique.values())[:limit]
+        return list(unique.values())

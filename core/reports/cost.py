@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from core.formatting import count, money
 from core.model_names import bare_model
-from core.pricing import Price, PriceBook
+from core.pricing import PriceBook
 from core.reports.common import (
     FINISHED_RUN,
     LLM_CALL,
@@ -510,16 +510,13 @@ def _switch_options(uses: list[_Use], prices: PriceBook) -> list[Recommendation]
     """What each node's priced calls would have cost on the nearest cheaper model: the
     likeliest drop-in, so a saving that is believable rather than the largest on paper."""
     options = []
-    nearest: dict[tuple[str, str], list[tuple[str, Price]]] = {}
     for use in uses:
         if not use.provider or not use.model or use.cost_usd <= 0:
             continue
-        model = (use.provider, use.model)
-        if model not in nearest:  # each lookup walks the whole price map
-            nearest[model] = prices.cheaper_models(*model, limit=1)
-        if not nearest[model]:
+        nearest = prices.cheaper_models(use.provider, use.model, limit=1)
+        if not nearest:
             continue
-        key, price = nearest[model][0]
+        key, price = nearest[0]
         saving = use.cost_usd - price.cost(use.input_tokens, use.output_tokens)
         if saving > 0:
             options.append(
