@@ -418,8 +418,8 @@ async def arun_workflow(
         on_event=on_event,
     )
     run.preflight()
-    missing = [pair for pair in run.models if not encoder_loaded(*pair)]
-    if run.counts_tokens and missing:
+    missing = [p for p in run.models if not encoder_loaded(*p)] if run.counts_tokens else []
+    if missing:
         # Loading a tokenizer takes up to a few hundred ms; doing it here, off the loop, keeps
         # it out of the first call of each model (where it would stall parallel branches).
         await asyncio.to_thread(preload_encoders, missing)

@@ -9,6 +9,7 @@ namespace see each other's writes once those nodes have finished.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,4 @@ def memory_store(home: Path) -> MemoryStore:
 
 
 def valid_namespace(name: str) -> bool:
-    import re
-
     return re.match(NAME_PATTERN, name) is not None

@@ -29,6 +29,7 @@ from core.reports.common import SIMULATED_CHOICES, kind_of_runs, simulated_choic
 from core.schema import LLMNode
 from core.settings import data_home
 from core.telemetry import get_store
+from core.validation import code_node_references
 from core.workflow import Workflow, parse_workflow
 
 BOTTLENECK_SHARE = 0.20
@@ -390,7 +391,7 @@ def _parallelism(
     advice = []
     for child, parents in graph.parents.items():
         node = definition.nodes[child]
-        read = _reads(node)
+        read = _reads(definition, node)
         for parent in parents:
             if parent in read:
                 continue
@@ -408,14 +409,11 @@ def _parallelism(
     return advice
 
 
-def _reads(node: Any) -> set[str]:
+def _reads(definition: Workflow, node: Any) -> set[str]:
+    """Upstream nodes whose output the node uses (its compiled templates, or its code)."""
     if isinstance(node, LLMNode):
-        from core.templates import compile_template
-
-        text = node.prompt + (node.system or "")
-        return {r.name for r in compile_template(text).references if r.kind == "node"}
-    from core.validation import code_node_references
-
+        templates = [t for t in definition.templates[node.name] if t is not None]
+        return {r.name for t in templates for r in t.references if r.kind == "node"}
     return code_node_references(node.code)
 
 
