@@ -41,7 +41,8 @@ def wait_ready(proc: subprocess.Popen) -> None:
 
 
 def segments(store: TelemetryStore) -> list[Path]:
-    return sorted(store.spool.glob("*/*.jsonl"))
+    """Segments holding events (the empty one opened ahead for the next events is not)."""
+    return [p for p in sorted(store.spool.glob("*/*.jsonl")) if p.stat().st_size]
 
 
 def started(run_id: str, **extra: object) -> dict:
@@ -224,6 +225,19 @@ def test_crash_between_commit_and_delete_duplicates_nothing(home: Path, tmp_path
     assert not segment.exists()
     assert store.query("SELECT count(*) FROM runs") == [(1,)]
     assert store.query("SELECT count(*) FROM node_runs") == [(1,)]
+
+
+def test_ingest_opens_the_next_segment_so_the_engine_never_creates_one(home: Path) -> None:
+    store = get_store(home)
+    store.node_finished(node("r1", "a"))
+    assert store.flush()
+    [ahead] = store.spool.glob("*/*.jsonl")
+    assert ahead.stat().st_size == 0
+    store.node_finished(node("r1", "b"))
+    assert segments(store) == [ahead]
+    assert store.flush()
+    assert not ahead.exists()
+    assert store.query("SELECT node FROM node_runs ORDER BY node") == [("a",), ("b",)]
 
 
 def test_truncated_last_line_is_skipped(home: Path) -> None:
