@@ -65,9 +65,12 @@ def chain(nodes: int, latency_ms: float, cache: bool = False) -> Workflow:
 
 
 def fan_out(width: int, latency_ms: float) -> Workflow:
-    lines = ["  - {name: root, prompt: start, llm: {simulate: {latency_ms: 0}}}"]
+    """Zero-latency root and join around `width` parallel branches: the ideal wall time is
+    exactly one branch's latency."""
+    instant = "llm: {simulate: {latency_ms: 0, output_tokens: 5}}"
+    lines = [f"  - {{name: root, prompt: start, {instant}}}"]
     lines += [f"  - {{name: b{i}, prompt: 'branch {i}'}}" for i in range(width)]
-    lines += ["  - {name: join, prompt: done, llm: {simulate: {latency_ms: 0}}}"]
+    lines += [f"  - {{name: join, prompt: done, {instant}}}"]
     edges = [f"  - {{from: root, to: b{i}}}" for i in range(width)]
     edges += [f"  - {{from: b{i}, to: join}}" for i in range(width)]
     return load_workflow(

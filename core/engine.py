@@ -196,7 +196,7 @@ class _Run:
     async def _run_node(self, name: str) -> list[str]:
         """Run one node; return the children that became ready (none once the run stops)."""
         node = self.workflow.nodes[name]
-        self._emit("node_started", {"node": name})
+        self._emit("node_started", name)
         try:
             namespace = memory_namespace(self.workflow, node)
             if isinstance(node, LLMNode):
@@ -253,11 +253,15 @@ class _Run:
     def _record(self, result: NodeResult) -> None:
         self.results[result.name] = result
         self.store.node_finished(_node_row(self, result))
-        self._emit("node_finished", {"node": result.name, "result": result})
+        self._emit("node_finished", result.name, result)
 
-    def _emit(self, kind: str, payload: Mapping[str, Any]) -> None:
+    def _emit(self, kind: str, node: str, result: NodeResult | None = None) -> None:
+        # Called twice per node: without a listener it must not even build a payload.
         if self.on_event is not None:
-            self.on_event(kind, {"run_id": self.run_id, **payload})
+            payload: dict[str, Any] = {"run_id": self.run_id, "node": node}
+            if result is not None:
+                payload["result"] = result
+            self.on_event(kind, payload)
 
     @property
     def status(self) -> str:

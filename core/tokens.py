@@ -41,7 +41,9 @@ def _tiktoken_encoder(model: str) -> Callable[[str], int]:
         encoding = tiktoken.encoding_for_model(model)
     except KeyError:
         encoding = tiktoken.get_encoding("cl100k_base")
-    return lambda text: len(encoding.encode(text, disallowed_special=()))
+    # Special-token text in a prompt is billed as ordinary text, and encode_ordinary skips
+    # the special-token scan that encode() makes on every call.
+    return lambda text: len(encoding.encode_ordinary(text))
 
 
 @cache

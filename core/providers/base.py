@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Protocol
 
 import orjson
@@ -12,7 +11,9 @@ import orjson
 from core.schema import SimulateSettings
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+# building a request cost several µs on the engine's hot path.
+@dataclass(slots=True)
 class LLMRequest:
     provider: str
     model: str
@@ -29,14 +30,21 @@ class LLMRequest:
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
 
     simulated: bool = False
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    @property
     def fingerprint(self) -> str:
         """Hash of everything that changes the answer; the cache key and the simulation seed.
 
         Credentials never enter it, so cache keys and telemetry carry no secrets. A simulated
-        answer never shares a key with a real one.
+        answer never shares a key with a real one. Computed once: a built request is never
+        changed.
         """
+        if self._fingerprint is None:
+            self._fingerprint = self._hash()
+        return self._fingerprint
+
+    def _hash(self) -> str:
         material = [
             self.provider,
             self.model,
@@ -56,7 +64,7 @@ class LLMRequest:
         return hashlib.sha256(orjson.dumps(material)).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LLMReply:
     text: str
     input_tokens: int

@@ -122,20 +122,23 @@ class SimulatedProvider:
             raise ProviderError(
                 "simulated provider error (503 Service Unavailable)", retryable=True, status=503
             )
-        u = _uniforms(seed)
         klass = model_class(request.provider, request.model)
-        encode = encoder_for(request.provider, request.model)
+        # The random draws are only made when the settings leave something to draw: fixed
+        # figures (as in benchmarks) keep the work before the wait minimal.
+        draws = _uniforms(seed) if settings.latency_ms is None else None
         text = None
         if request.json_mode:
             value = _fake_value(request.json_schema or {"result": "string"}, random.Random(seed))
             text = json.dumps(value, ensure_ascii=False)
-            length = encode(text)
+            length = encoder_for(request.provider, request.model)(text)
+        elif settings.output_tokens:
+            length = settings.output_tokens
         else:
-            length = settings.output_tokens or self._length(request, klass, u)
-        if settings.latency_ms is not None:
+            length = self._length(request, klass, draws or _uniforms(seed))
+        if draws is None:
             delay = settings.latency_ms / 1000
         else:
-            jitter = math.exp(LATENCY_JITTER * _normal(u[2], u[3]))
+            jitter = math.exp(LATENCY_JITTER * _normal(draws[2], draws[3]))
             delay = (klass.first_token_s + length / klass.tokens_per_s) * jitter
         if delay > request.timeout:  # the call would not have come back in time
             await asyncio.sleep(request.timeout)
@@ -151,7 +154,7 @@ class SimulatedProvider:
             if settings.output_tokens is None:
                 # Bill what the text really holds, so an output that feeds a later prompt
                 # costs the same tokens there.
-                length = encode(text)
+                length = encoder_for(request.provider, request.model)(text)
         input_tokens = count_message_tokens(request.provider, request.model, request.messages)
         output_tokens = min(length, request.max_output_tokens)
         return LLMReply(text=text, input_tokens=input_tokens, output_tokens=output_tokens)

@@ -94,7 +94,9 @@ class TelemetryStore:
         self._append({"event": "workflow", **row})
 
     def node_finished(self, row: dict) -> None:
-        self._append({"event": "node", **row})
+        """Takes `row` over (it gains its event key): one per node, so no copy is made."""
+        row["event"] = "node"
+        self._append(row)
 
     def run_finished(self, row: dict) -> None:
         self._append({"event": "run_finished", **row})
