@@ -96,7 +96,7 @@ class _Run:
         self.store: TelemetryStore = get_store(home)
         spec = workflow.spec.workflow
         self.budget = Budget(spec.max_tokens, spec.max_cost)
-        needs_real = not simulate and not workflow.uses_only_simulated()
+        needs_real = not simulate and not workflow.only_simulated
         self.llm = LLMContext(
             workflow=workflow,
             simulate=simulate,
@@ -113,6 +113,7 @@ class _Run:
         self.results: dict[str, NodeResult] = {}
         self.stop_reason: str | None = None
         self.failure: str | None = None
+        self.final_totals: dict[str, Any] = {}  # set once the run ends
         self._waiting = {name: len(parents) for name, parents in workflow.graph.parents.items()}
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
@@ -171,27 +172,30 @@ class _Run:
 
     def _start(self, name: str) -> None:
         self._outstanding += 1
-        task = asyncio.create_task(self._worker(name), name=f"node:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.add(asyncio.create_task(self._worker(name), name=f"node:{name}"))
 
     async def _worker(self, name: str | None) -> None:
         """Run a node, then go straight on with one of the children it unblocked.
 
         Continuing in the same task spares a chain one task creation per node; the other
-        children get tasks of their own and run in parallel.
+        children get tasks of their own and run in parallel. A worker removes itself from
+        the task set as it ends: a done-callback would cost one more loop callback per task,
+        all queued at once when a wide fan-out finishes.
         """
-        while name is not None:
-            ready = await self._run_node(name)
-            for child in ready[1:]:
-                self._start(child)
-            if ready:
-                name = ready[0]
-            else:
-                name = None
-                self._outstanding -= 1
-                if self._outstanding == 0:
-                    self._done.set()
+        try:
+            while name is not None:
+                ready = await self._run_node(name)
+                for child in ready[1:]:
+                    self._start(child)
+                if ready:
+                    name = ready[0]
+                else:
+                    name = None
+                    self._outstanding -= 1
+                    if self._outstanding == 0:
+                        self._done.set()
+        finally:
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _run_node(self, name: str) -> list[str]:
         """Run one node; return the children that became ready (none once the run stops)."""
@@ -272,6 +276,7 @@ class _Run:
     def finish(self) -> None:
         self.finished_at = datetime.now(UTC)
         self.duration_ms = (time.perf_counter() - self._clock) * 1000
+        self.final_totals = self.totals()
         self.store.run_finished(self._run_row(self.status))
 
     def _run_row(self, status: str) -> dict[str, Any]:
@@ -291,7 +296,7 @@ class _Run:
             "workflow_file": self.workflow.filename,
         }
         if status != "running":
-            row.update(self.totals())
+            row.update(self.final_totals)
             row["finished_at"] = self.finished_at
             row["duration_ms"] = self.duration_ms
             row["error"] = self.failure if status != "success" else None
@@ -317,7 +322,7 @@ class _Run:
 
     @property
     def is_simulated(self) -> bool:
-        return self.simulate or self.workflow.uses_only_simulated()
+        return self.simulate or self.workflow.only_simulated
 
     def totals(self) -> dict[str, Any]:
         nodes = self.results.values()
@@ -333,7 +338,7 @@ class _Run:
         }
 
     def result(self) -> RunResult:
-        totals = self.totals()
+        totals = self.final_totals
         warnings = list(self.budget.warnings)
         unpriced = sorted(
             {

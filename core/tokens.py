@@ -89,6 +89,7 @@ def preload_encoders(models: Iterable[tuple[str, str]]) -> None:
 
 def count_message_tokens(provider: str, model: str, messages: list[dict[str, str]]) -> int:
     encode = encoder_for(provider, model)
-    return TOKENS_PER_REPLY + sum(
-        TOKENS_PER_MESSAGE + encode(message["content"]) for message in messages
-    )
+    total = TOKENS_PER_REPLY
+    for message in messages:  # a loop: a generator costs more than one or two messages do
+        total += TOKENS_PER_MESSAGE + encode(message["content"])
+    return total

@@ -109,7 +109,9 @@ class Workflow:
     def retries_for(self, node: LLMNode | CodeNode) -> int:
         return node.retries if node.retries is not None else self.spec.workflow.retries
 
-    def uses_only_simulated(self) -> bool:
+    @cached_property
+    def only_simulated(self) -> bool:
+        """Every LLM node names the simulated provider (checked on every run)."""
         return all(llm.provider == SIMULATED for llm in self._resolved_llm.values())
 
 

@@ -121,10 +121,12 @@ class Writer:
         if self.fd < 0:
             self._open_next_segment()
         self.written = True
-        view = memoryview(line)
         try:
-            while view:
-                view = view[os.write(self.fd, view) :]
+            sent = os.write(self.fd, line)
+            if sent < len(line):  # rare (a full disk, a signal): finish the line
+                view = memoryview(line)[sent:]
+                while view:
+                    view = view[os.write(self.fd, view) :]
         except OSError:
             # Whatever part of the line got out must end its segment, not prefix the next line.
             self._close_segment()
