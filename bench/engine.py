@@ -95,7 +95,16 @@ async def timed(coroutine: Any) -> float:
 
 
 async def best_of(repeats: int, make: Any) -> float:
-    return min([await timed(make()) for _ in range(repeats)])
+    return min(await all_of(repeats, make))
+
+
+async def all_of(repeats: int, make: Any) -> list[float]:
+    return [await timed(make()) for _ in range(repeats)]
+
+
+# Wall times of the fan-out vary by several ms from run to run on a shared 2-core VM, so it is
+# repeated and both its best and its median are printed.
+FANOUT_REPEATS = 7
 
 
 async def ours(quick: bool) -> dict[str, float]:
@@ -130,8 +139,9 @@ async def ours(quick: bool) -> dict[str, float]:
 
     width, latency = 64, 200
     fan = fan_out(width, latency)
-    wall = await best_of(3, lambda: arun_workflow(fan, home=HOME))
-    figures["fanout_efficiency"] = (latency / 1000) / wall
+    walls = await all_of(FANOUT_REPEATS, lambda: arun_workflow(fan, home=HOME))
+    figures["fanout_efficiency"] = (latency / 1000) / min(walls)
+    figures["fanout_median"] = (latency / 1000) / statistics.median(walls)
 
     runs, at_once = (300, 100) if quick else (1000, 100)
     small = chain(3, 50)
@@ -195,7 +205,7 @@ async def langgraph(quick: bool) -> dict[str, float] | None:
     graph.add_edge(START, "root")
     graph.add_edge("join", END)
     fan = graph.compile()
-    wall = await best_of(3, lambda: fan.ainvoke({"log": []}))
+    wall = await best_of(FANOUT_REPEATS, lambda: fan.ainvoke({"log": []}))
     figures["fanout_efficiency"] = (latency / 1000) / wall
 
     runs, at_once = (300, 100) if quick else (1000, 100)
@@ -232,7 +242,8 @@ def main() -> None:
     print(f"    all nodes served from cache:   {mine['cache_hit_us']:8.1f} µs per node")
     print(
         f"  64-way fan-out of 200 ms nodes, critical path / wall: "
-        f"{mine['fanout_efficiency']:.3f} (target ≥ 0.98)"
+        f"{mine['fanout_efficiency']:.3f} best of {FANOUT_REPEATS}, "
+        f"{mine['fanout_median']:.3f} median (target ≥ 0.98)"
     )
     ratio = mine["runs_wall_s"] / mine["runs_ideal_s"]
     print(
