@@ -131,3 +131,24 @@ class PriceBook:
         for key, price in options:  # dated snapshots of one model share its price
             unique.setdefault((price.input_per_token, price.output_per_token), (key, price))
         return list(unique.values())
+
+
+@cache
+def chat_models() -> dict[str, tuple[str, ...]]:
+    """Current chat models with a price, per LiteLLM provider: the what-if choices.
+
+    Fine-tunes (`ft:`) and retired models are left out: nobody can swap to them.
+    """
+    today = date.today().isoformat()
+    catalogue: dict[str, list[str]] = {}
+    for key, entry in litellm_data.model_prices().items():
+        if (
+            entry.get("mode") != "chat"
+            or entry.get("input_cost_per_token") is None
+            or entry.get("output_cost_per_token") is None
+            or key.startswith("ft:")
+            or entry.get("deprecation_date", "9999") < today
+        ):
+            continue
+        catalogue.setdefault(entry.get("litellm_provider", "other"), []).append(key)
+    return {provider: tuple(sorted(keys)) for provider, keys in catalogue.items()}

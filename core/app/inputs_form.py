@@ -10,8 +10,6 @@ every mistake, so the form never has to second-guess the workflow's own validati
 from __future__ import annotations
 
 import json
-from datetime import date
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from core.app.common import EXAMPLES_DIR, workflow_files
 from core.app.editor_files import PATH_KEY, TEXT_KEY, is_unsaved
 from core.errors import WorkflowError
 from core.model_names import SIMULATED, bare_model
-from core.pricing import PriceBook
+from core.pricing import PriceBook, chat_models
 from core.schema import InputSpec, LLMNode
 from core.workflow import Workflow, load_workflow, parse_workflow
 
@@ -142,27 +140,6 @@ def _field(workflow: str, name: str, spec: InputSpec) -> Any:
 
 def _long_text(name: str, default: Any) -> bool:
     return name.lower() in LONG_TEXT_NAMES or (isinstance(default, str) and "\n" in default)
-
-
-@cache
-def chat_models() -> dict[str, tuple[str, ...]]:
-    """Current chat models with a price, per LiteLLM provider: the what-if choices.
-
-    Fine-tunes (`ft:`) and retired models are left out: nobody can swap to them.
-    """
-    today = date.today().isoformat()
-    catalogue: dict[str, list[str]] = {}
-    for key, entry in litellm_data.model_prices().items():
-        if (
-            entry.get("mode") != "chat"
-            or entry.get("input_cost_per_token") is None
-            or entry.get("output_cost_per_token") is None
-            or key.startswith("ft:")
-            or entry.get("deprecation_date", "9999") < today
-        ):
-            continue
-        catalogue.setdefault(entry.get("litellm_provider", "other"), []).append(key)
-    return {provider: tuple(sorted(keys)) for provider, keys in catalogue.items()}
 
 
 def _providers() -> list[str]:
