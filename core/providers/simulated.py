@@ -123,9 +123,9 @@ class SimulatedProvider:
                 "simulated provider error (503 Service Unavailable)", retryable=True, status=503
             )
         klass = model_class(request.provider, request.model)
-        # The random draws are only made when the settings leave something to draw: fixed
+        # The random draws are made only when the settings leave something to draw: fixed
         # figures (as in benchmarks) keep the work before the wait minimal.
-        draws = _uniforms(seed) if settings.latency_ms is None else None
+        draws: list[float] | None = None
         text = None
         if request.json_mode:
             value = _fake_value(request.json_schema or {"result": "string"}, random.Random(seed))
@@ -134,10 +134,12 @@ class SimulatedProvider:
         elif settings.output_tokens:
             length = settings.output_tokens
         else:
-            length = self._length(request, klass, draws or _uniforms(seed))
-        if draws is None:
+            draws = _uniforms(seed)
+            length = self._length(request, klass, draws)
+        if settings.latency_ms is not None:
             delay = settings.latency_ms / 1000
         else:
+            draws = draws or _uniforms(seed)
             jitter = math.exp(LATENCY_JITTER * _normal(draws[2], draws[3]))
             delay = (klass.first_token_s + length / klass.tokens_per_s) * jitter
         if delay > request.timeout:  # the call would not have come back in time

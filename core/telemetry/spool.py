@@ -104,13 +104,14 @@ class Writer:
         # Numbering never restarts, so segment ids stay unique for the ledger.
         self.seq += 1
         self.written = False
+        path = self._segment(self.seq)
         try:
-            self.fd = os.open(self._segment(self.seq), _SEGMENT_FLAGS, 0o644)
+            self.fd = os.open(path, _SEGMENT_FLAGS, 0o644)
         except FileNotFoundError:
             # The data folder was removed under us: recreate our directory.
             os.close(self.lock_fd)
             self._make_dir()
-            self.fd = os.open(self._segment(self.seq), _SEGMENT_FLAGS, 0o644)
+            self.fd = os.open(path, _SEGMENT_FLAGS, 0o644)
 
     def _close_segment(self) -> None:
         if self.fd >= 0:
@@ -145,10 +146,9 @@ class Writer:
         self._close_segment()
         complete = segments(self.dir)
         if complete:
-            try:
+            # On failure the next append tries again, and reports the error then.
+            with contextlib.suppress(OSError):
                 self._open_next_segment()
-            except OSError:
-                self.fd = -1  # the next append tries again, and reports the error then
         return complete
 
     def close(self, remove: bool) -> None:
