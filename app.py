@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.app.common import data_version, home, setup
+from core.analytics.overview import WeekSpend, recent_runs, week_spend
+from core.app.page import data_version, home, setup
 from core.formatting import money
-from core.reports.overview import WeekSpend, recent_runs, week_spend
 
 
 @st.cache_data(show_spinner=False)

@@ -26,8 +26,8 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.catalog.prices import PriceBook
 from core.cli import main as cli
-from core.pricing import PriceBook
 from core.telemetry import get_store
 from core.workflow import parse_workflow
 

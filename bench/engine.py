@@ -24,7 +24,7 @@ from typing import Annotated, Any, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import core.engine
+import core.engine.scheduler
 from core import arun_workflow, load_workflow
 from core.providers.simulated import SimulatedProvider
 from core.telemetry import get_store
@@ -50,11 +50,11 @@ class TimedSimulation(SimulatedProvider):
 
 @contextlib.contextmanager
 def timed_simulation() -> Iterator[None]:
-    core.engine.SimulatedProvider = TimedSimulation  # type: ignore[misc]
+    core.engine.scheduler.SimulatedProvider = TimedSimulation  # type: ignore[misc]
     try:
         yield
     finally:
-        core.engine.SimulatedProvider = SimulatedProvider  # type: ignore[misc]
+        core.engine.scheduler.SimulatedProvider = SimulatedProvider  # type: ignore[misc]
 
 
 def _llm(latency_ms: float) -> str:

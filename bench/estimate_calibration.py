@@ -21,7 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import load_workflow, run_workflow
-from core.estimate import estimate
+from core.analytics.estimate import estimate
 from core.workflow import Workflow
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "workflows"

@@ -1,4 +1,4 @@
-"""configurable-agents engine: load, validate and run LLM workflows (SPEC §6).
+"""configurable-agents: load, validate and run LLM workflows (docs/python.md).
 
 Names are imported on first use so that `import core` stays cheap for commands such as
 `validate` that never run a model.
@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from core.engine import NodeResult as NodeResult
+    from core.engine import RunResult as RunResult
     from core.engine import arun_workflow as arun_workflow
     from core.engine import run_workflow as run_workflow
     from core.errors import InputError as InputError
     from core.errors import ProviderConfigError as ProviderConfigError
     from core.errors import WorkflowError as WorkflowError
-    from core.results import NodeResult as NodeResult
-    from core.results import RunResult as RunResult
     from core.workflow import Workflow as Workflow
     from core.workflow import load_workflow as load_workflow
 
@@ -27,8 +27,8 @@ _EXPORTS = {
     "WorkflowError": "core.errors",
     "InputError": "core.errors",
     "ProviderConfigError": "core.errors",
-    "RunResult": "core.results",
-    "NodeResult": "core.results",
+    "RunResult": "core.engine",
+    "NodeResult": "core.engine",
 }
 
 __all__ = sorted(_EXPORTS)

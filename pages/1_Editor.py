@@ -16,7 +16,6 @@ from typing import Literal
 import streamlit as st
 from streamlit_ace import st_ace
 
-from core.app.common import EXAMPLES_DIR, setup, workflow_files, workflows_dir
 from core.app.dag import LEGEND, workflow_dot, workflow_summary
 from core.app.editor_files import (
     PATH_KEY,
@@ -35,6 +34,7 @@ from core.app.editor_files import (
     workflow_check,
     write,
 )
+from core.app.page import EXAMPLES_DIR, setup, workflow_files, workflows_dir
 from core.errors import Problem
 from core.workflow import Workflow
 

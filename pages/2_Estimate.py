@@ -8,11 +8,11 @@ from typing import Any
 
 import streamlit as st
 
-from core.app.common import data_version, home, setup, simulate
+from core.analytics.estimate import MIN_HISTORY, Estimate, estimate
 from core.app.estimate_chart import cost_chart, node_table
 from core.app.inputs_form import choose_workflow, inputs_form, model_picker, reset_models
+from core.app.page import data_version, home, setup, simulate
 from core.errors import InputError
-from core.estimate import MIN_HISTORY, Estimate, estimate
 from core.formatting import count, money, share
 from core.workflow import Workflow, parse_workflow, with_models
 

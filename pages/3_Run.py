@@ -1,6 +1,6 @@
 """Run: start a workflow, watch its nodes finish, then read its outputs, costs and timeline.
 
-Runs execute in the server process (core.background), not in this script, so the page stays
+Runs execute in the server process (core.app.background), not in this script, so the page stays
 responsive, a fragment polls only the progress area, and a reloaded page finds its run again.
 """
 
@@ -12,14 +12,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import background
-from core.app.common import home, setup, simulate
+from core.app import background
 from core.app.gantt import duration_text, gantt_chart, schedule
 from core.app.inputs_form import choose_workflow, inputs_form
+from core.app.page import home, setup, simulate
+from core.engine.inputs import check_inputs
+from core.engine.results import NodeResult, RunResult
 from core.errors import InputError
 from core.formatting import count, money
-from core.inputs import check_inputs
-from core.results import NodeResult, RunResult
 from core.workflow import Workflow
 
 setup("Run", "▶️")

@@ -1,7 +1,7 @@
 """Profile: where a workflow's time and money go, node by node, and what to change.
 
 Per-node latency as box plots, p50/p95 and status badges, the critical path with each node's
-slack, and the recommendations `core.reports.profile` computes from the recorded calls.
+slack, and the recommendations `core.analytics.profile` computes from the recorded calls.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.analytics.profile import Profile, ProfileError, profile
+from core.analytics.spend import Choices, RunSummary, choices, node_latency, recent_runs
 from core.app import charts
-from core.app.common import data_version, home, setup
+from core.app.page import data_version, home, setup
 from core.formatting import money
-from core.reports.profile import Profile, ProfileError, profile
-from core.reports.spend import Choices, RunSummary, choices, node_latency, recent_runs
 
 setup("Profile", "⏱️")
 

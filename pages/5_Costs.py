@@ -11,11 +11,12 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
+from core.analytics.cost import CostReport, CostSection, cost_report
+from core.analytics.cost_render import to_csv
+from core.analytics.spend import STACK_DIMENSIONS, Choices, SpendSeries, choices, spend_over_time
 from core.app import charts
-from core.app.common import data_version, home, setup
 from core.app.html_export import cost_review_html
-from core.reports.cost import CostReport, CostSection, cost_report, to_csv
-from core.reports.spend import STACK_DIMENSIONS, Choices, SpendSeries, choices, spend_over_time
+from core.app.page import data_version, home, setup
 
 setup("Costs", "💰")
 

@@ -12,10 +12,10 @@ from typing import Any
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from core.analytics.compare import Comparison, RunSet, compare, parse_tag
+from core.analytics.spend import Choices, RunGroups, Variant, Version, choices, run_groups
 from core.app import charts
-from core.app.common import data_version, home, setup
-from core.compare import Comparison, RunSet, compare, parse_tag
-from core.reports.spend import Choices, RunGroups, Variant, Version, choices, run_groups
+from core.app.page import data_version, home, setup
 
 setup("Compare", "⚖️")
 

@@ -19,19 +19,20 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
 from core import run_workflow
-from core.app import charts
-from core.app.html_export import cost_review_html
-from core.compare import Comparison, MetricDelta, RunSet
-from core.formatting import money
-from core.reports.cost import cost_report, to_csv
-from core.reports.profile import profile
-from core.reports.spend import (
+from core.analytics.compare import Comparison, MetricDelta, RunSet
+from core.analytics.cost import cost_report
+from core.analytics.cost_render import to_csv
+from core.analytics.profile import profile
+from core.analytics.spend import (
     STACK_DIMENSIONS,
     choices,
     node_latency,
     recent_runs,
     spend_over_time,
 )
+from core.app import charts
+from core.app.html_export import cost_review_html
+from core.formatting import money
 from core.telemetry import get_store
 from core.telemetry.store import DB_FILE
 from core.workflow import parse_workflow

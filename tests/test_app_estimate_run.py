@@ -9,10 +9,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from core.analytics.estimate import estimate
 from core.app.estimate_chart import chart_rows
 from core.app.gantt import OFF_PATH, ON_PATH, schedule, timeline_rows
-from core.estimate import estimate
-from core.results import NodeResult
+from core.engine.results import NodeResult
 from core.workflow import parse_workflow
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from core import load_workflow, run_workflow
-from core.reports.profile import profile
+from core.analytics.profile import profile
 from core.sandbox.limits import STDOUT_KEEP_BYTES, Limits
-from core.schema import SandboxSettings
 from core.telemetry import get_store
+from core.workflow.models import SandboxSettings
 
 FLOW = textwrap.dedent(
     """

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.compare import (
+from core.analytics.compare import (
     MetricDelta,
     RunSet,
     bootstrap_delta,
@@ -21,7 +21,7 @@ from core.compare import (
     parse_tag,
     tag_values,
 )
-from core.reports.spend import run_groups
+from core.analytics.spend import run_groups
 from core.telemetry import get_store
 
 DAY1 = datetime(2026, 3, 2, 9)

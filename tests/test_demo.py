@@ -11,14 +11,15 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from core import app_launcher, demo
+from core.catalog.prices import PriceBook
+from core.catalog.tokens import count_message_tokens
+from core.cli import app_command as app_launcher
 from core.cli import main
-from core.llm_node import build_request
-from core.pricing import PriceBook
+from core.demo import history as demo
+from core.engine.llm_node import build_request
 from core.telemetry import get_store
-from core.templates import TemplateValues
-from core.tokens import count_message_tokens
 from core.workflow import load_workflow
+from core.workflow.templates import TemplateValues
 
 NOW = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
 

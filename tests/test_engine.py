@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from core import InputError, arun_workflow, load_workflow, run_workflow
-from core.pricing import PriceBook
-from core.response_cache import response_cache
+from core.catalog.prices import PriceBook
+from core.engine.response_cache import response_cache
 from core.telemetry import get_store
 
 FAST = "{provider: simulated, model: gpt-4o-mini, simulate: {latency_ms: 0, output_tokens: 20}}"

@@ -11,11 +11,11 @@ import duckdb
 import pytest
 
 from core import load_workflow, run_workflow
+from core.analytics.estimate import MIN_HISTORY, Z_RANGE, estimate
+from core.catalog.prices import PriceBook
+from core.catalog.tokens import count_message_tokens
 from core.cli import main
-from core.estimate import MIN_HISTORY, Z_RANGE, estimate
-from core.pricing import PriceBook
 from core.telemetry import get_store
-from core.tokens import count_message_tokens
 
 TWO_STEP = textwrap.dedent(
     """

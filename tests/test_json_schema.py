@@ -13,8 +13,8 @@ import yaml
 
 from core.cli import main
 from core.errors import WorkflowError
-from core.json_schema import workflow_json_schema
 from core.workflow import parse_workflow
+from core.workflow.json_schema import workflow_json_schema
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "data" / "workflows").glob("*.yaml"))
 

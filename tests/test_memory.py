@@ -13,14 +13,14 @@ import pytest
 
 from core import load_workflow, run_workflow
 from core.cli import main
-from core.memory import MemoryStore
+from core.engine.memory import MemoryStore
 
 ROOT = Path(__file__).parent.parent
 
 
 def _in_other_process(home: Path, code: str) -> str:
     script = (
-        "from pathlib import Path\nfrom core.memory import MemoryStore\n"
+        "from pathlib import Path\nfrom core.engine.memory import MemoryStore\n"
         f"store = MemoryStore(Path({str(home)!r}))\n{code}"
     )
     done = subprocess.run(
@@ -71,7 +71,7 @@ def test_concurrent_writers_lose_nothing(home: Path) -> None:
             [
                 sys.executable,
                 "-c",
-                "from pathlib import Path\nfrom core.memory import MemoryStore\n"
+                "from pathlib import Path\nfrom core.engine.memory import MemoryStore\n"
                 f"s = MemoryStore(Path({str(home)!r}))\n"
                 f"for i in range(50): s.set('shared', 'p{p}-' + str(i), i)",
             ],

@@ -18,11 +18,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from core.analytics.cost import cost_report
+from core.analytics.window import utc_now
+from core.catalog.prices import PriceBook
 from core.cli import main
 from core.formatting import money
-from core.pricing import PriceBook
-from core.reports.common import utc_now
-from core.reports.cost import cost_report
 from core.telemetry import get_store
 
 NOW = utc_now()

@@ -9,12 +9,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.analytics.critical_path import critical_path
+from core.analytics.profile import ProfileError, profile
+from core.analytics.profile_render import render
 from core.cli import main
-from core.critical_path import critical_path
-from core.graph import Graph
-from core.reports.profile import ProfileError, profile, render
 from core.telemetry import get_store
 from core.workflow import parse_workflow
+from core.workflow.graph import Graph
 
 DIAMOND = """
 workflow: {name: diamond, llm: {provider: openai, model: gpt-4o}}
@@ -217,5 +218,5 @@ def test_profile_of_real_or_simulated_runs_alone(home: Path, capsys) -> None:
 
     assert main(["profile-report", "--simulated", "only"]) == 0
     assert capsys.readouterr().out.startswith("Profile: diamond (2 simulated runs, means per run)")
-    assert main(["profile-report", "--run", real[0], "--simulated", "only"]) == 0
-    assert "no finished simulated run with id 'run000'" in capsys.readouterr().out
+    assert main(["profile-report", "--run", real[0], "--simulated", "only"]) == 2
+    assert "no finished simulated run with id 'run000'" in capsys.readouterr().err

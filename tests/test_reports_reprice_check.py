@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from test_reports_cost import D1, NOW, insert, node_row, run_row
 
+from core.analytics.check import check
+from core.analytics.reprice import reprice
+from core.catalog.prices import PriceBook
 from core.cli import main
-from core.pricing import PriceBook
-from core.reports.check import check
-from core.reports.reprice import reprice
 
 DIGEST = """\
 workflow:

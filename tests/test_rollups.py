@@ -17,13 +17,14 @@ import pyarrow as pa
 import pytest
 from test_reports_cost import D1, insert, node_row, run_row
 
-from core.reports import cost
-from core.reports.check import check
-from core.reports.common import Where, node_days, utc_now, window
-from core.reports.cost import cost_report
-from core.reports.reprice import reprice
+from core.analytics import cost
+from core.analytics.check import check
+from core.analytics.cost import cost_report
+from core.analytics.filters import Where, node_days
+from core.analytics.reprice import reprice
+from core.analytics.window import utc_now, window
 from core.telemetry import get_store
-from core.telemetry.schema import ROLLUP_COLUMNS, rollup_current, rollup_select
+from core.telemetry.tables import ROLLUP_COLUMNS, rollup_current, rollup_select
 
 DAY = datetime(2026, 3, 10)
 

@@ -1,4 +1,6 @@
-"""Streamlit glue shared by the pages: layout, the simulated-mode banner, cache keys, charts.
+"""What the Streamlit pages use to draw: page setup, charts (pure Altair, no widgets),
+widgets, forms, background runs and exports. Pages stay thin: every figure comes from
+core.analytics or core.engine, and these helpers only shape and draw it.
 
-Pages stay thin: they call `core` for every figure and use these helpers only to draw.
+May import everything below it (analytics, demo, engine, workflow, ...); never the CLI.
 """

@@ -15,12 +15,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.compare import Comparison, MetricDelta
+from core.analytics.compare import Comparison, MetricDelta
+from core.analytics.cost import Breakdown, CostReport, CostSection, Delta
+from core.analytics.profile import NodeProfile, Profile
+from core.analytics.spend import SpendSeries
+from core.analytics.window import Window
 from core.formatting import count, money
-from core.reports.common import Window
-from core.reports.cost import Breakdown, CostReport, CostSection, Delta
-from core.reports.profile import NodeProfile, Profile
-from core.reports.spend import SpendSeries
 
 SHARE = "Share"  # the share-of-spend column: a bar in the app, a percentage in the export
 STATUS_BADGES = {"OK": "✅ OK", "SLOW": "⚠️ SLOW", "BOTTLENECK": "❌ BOTTLENECK"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from html import escape
 
-from core.schema import CodeNode, LLMNode
 from core.workflow import Workflow
+from core.workflow.models import CodeNode, LLMNode
 
 LLM_FILL = "#EEF4FF"
 CODE_FILL = "#FFF4E0"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from core.app.common import workflows_dir
+from core.app.page import workflows_dir
 from core.errors import Problem, WorkflowError
 from core.workflow import Workflow, parse_workflow
 

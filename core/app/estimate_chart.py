@@ -10,7 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from core.estimate import Estimate, NodeEstimate
+from core.analytics.estimate import Estimate, NodeEstimate
 from core.formatting import count, money
 
 AS_IN_FILE = "model from the file"

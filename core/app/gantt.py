@@ -13,9 +13,9 @@ from datetime import datetime
 import altair as alt
 import pandas as pd
 
-from core.critical_path import Schedule, critical_path
+from core.analytics.critical_path import Schedule, critical_path
+from core.engine.results import NodeResult
 from core.formatting import money
-from core.results import NodeResult
 from core.workflow import Workflow
 
 STATUS_COLOURS = {

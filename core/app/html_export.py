@@ -24,10 +24,10 @@ import altair as alt
 import pandas as pd
 import vl_convert
 
+from core.analytics.cost import CostReport, CostSection
+from core.analytics.spend import SpendSeries
 from core.app import charts
 from core.app.charts import Metric
-from core.reports.cost import CostReport, CostSection
-from core.reports.spend import SpendSeries
 
 CHART_WIDTH = 880  # px: the content column, less the legend
 

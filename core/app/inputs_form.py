@@ -15,14 +15,14 @@ from typing import Any
 
 import streamlit as st
 
-from core import litellm_data
-from core.app.common import EXAMPLES_DIR, workflow_files
 from core.app.editor_files import PATH_KEY, TEXT_KEY, is_unsaved
+from core.app.page import EXAMPLES_DIR, workflow_files
+from core.catalog import litellm_data
+from core.catalog.model_names import SIMULATED, bare_model
+from core.catalog.prices import PriceBook, chat_models
 from core.errors import WorkflowError
-from core.model_names import SIMULATED, bare_model
-from core.pricing import PriceBook, chat_models
-from core.schema import InputSpec, LLMNode
 from core.workflow import Workflow, load_workflow, parse_workflow
+from core.workflow.models import InputSpec, LLMNode
 
 EDITOR = "editor"  # the workflow choice meaning "what is open in the Editor page"
 CHOICE_KEY = "workflow_choice"

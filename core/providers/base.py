@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from core.schema import SimulateSettings
+from core.workflow.models import SimulateSettings
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made

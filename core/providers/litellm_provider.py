@@ -14,8 +14,8 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
+from core.catalog.model_names import litellm_model
 from core.errors import ProviderConfigError
-from core.model_names import litellm_model
 from core.providers.base import LLMReply, LLMRequest, ProviderError
 
 # OpenAI-compatible servers (vLLM, llama.cpp, test servers) often need no key, but the client

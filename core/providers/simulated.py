@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from core.model_names import bare_model
+from core.catalog.model_names import bare_model
+from core.catalog.tokens import count_message_tokens, encoder_for
 from core.providers.base import LLMReply, LLMRequest, ProviderError
-from core.tokens import count_message_tokens, encoder_for
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.schema import RESOURCE_PRESETS, SandboxSettings
+from core.workflow.models import RESOURCE_PRESETS, SandboxSettings
 
 MAX_PROCESSES = 16  # threads and child processes together; enough for real work, not a bomb
 MAX_FILE_MB = 64  # largest file the code may write in its working directory

@@ -23,8 +23,8 @@ All access to the database file goes through a store (`get_store(home).connect()
 also keeps this process's own connections from colliding.
 """
 
-from core.telemetry.schema import INTERRUPTED_ERROR, NODE_RUNS_COLUMNS, RUNS_COLUMNS
 from core.telemetry.store import TelemetryBusy, TelemetryStore, get_store
+from core.telemetry.tables import INTERRUPTED_ERROR, NODE_RUNS_COLUMNS, RUNS_COLUMNS
 
 __all__ = [
     "INTERRUPTED_ERROR",

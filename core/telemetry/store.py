@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from core.telemetry import schema, spool
+from core.telemetry import spool, tables
 from core.telemetry.spool import Orphan, Writer
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class TelemetryStore:
             with self._open(read_only=False, deadline=deadline) as con:
                 if own or orphans:
                     segments = own + [p for o in orphans for p in o.segments]
-                    schema.load(con, segments, [o.dir.name for o in orphans])
+                    tables.load(con, segments, [o.dir.name for o in orphans])
             for path in own:
                 path.unlink(missing_ok=True)
             for orphan in orphans:
@@ -184,22 +184,22 @@ class TelemetryStore:
                 orphan.release()
             self._ingest_lock.release()
 
-    def bulk_load(self, tables: Mapping[str, Any], timeout: float = EXIT_BUDGET) -> None:
+    def bulk_load(self, data: Mapping[str, Any], timeout: float = EXIT_BUDGET) -> None:
         """Inserts whole columnar tables (Arrow tables or DataFrames, keyed by table name) in
         one transaction: the path for generated history, where spooling one event per row
         would take hours. Columns a table leaves out are NULL."""
-        unknown = set(tables) - set(schema.TABLES)
+        unknown = set(data) - set(tables.TABLES)
         if unknown:
             raise ValueError(f"unknown telemetry tables: {', '.join(sorted(unknown))}")
         with self._open(read_only=False, deadline=time.monotonic() + timeout) as con:
             con.execute("BEGIN")
-            for table, data in tables.items():
-                columns = list(getattr(data, "column_names", None) or data.columns)
+            for table, rows in data.items():
+                columns = list(getattr(rows, "column_names", None) or rows.columns)
                 listed = ", ".join(columns)
-                con.register("bulk_rows", data)
+                con.register("bulk_rows", rows)
                 con.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM bulk_rows")
                 if table == "node_runs":
-                    con.execute(schema.add_to_rollup(_as_node_runs("bulk_rows", columns)))
+                    con.execute(tables.add_to_rollup(_as_node_runs("bulk_rows", columns)))
                 con.unregister("bulk_rows")
             con.execute("COMMIT")
 
@@ -213,14 +213,14 @@ class TelemetryStore:
         self._ingest(BACKGROUND_BUDGET)
         deadline = time.monotonic() + READ_BUDGET
         with self._open(read_only, deadline) as con:
-            if schema.rollup_current(con):
+            if tables.rollup_current(con):
                 yield con
                 return
         # Someone wrote node_runs around the store: recount before anyone reads the rollup,
         # unless another process did while this one waited for the file.
         with self._open(False, deadline) as con:
-            if not schema.rollup_current(con):
-                schema.rebuild_rollup(con)
+            if not tables.rollup_current(con):
+                tables.rebuild_rollup(con)
         with self._open(read_only, deadline) as con:
             yield con
 
@@ -258,11 +258,11 @@ class TelemetryStore:
                 # Even a reader may be the first user: a brief write creates the tables.
                 self.home.mkdir(parents=True, exist_ok=True)
                 with contextlib.closing(self._connect(False, deadline)) as con:
-                    schema.create_schema(con)
+                    tables.create_schema(con)
             con = self._connect(read_only, deadline)
             try:
                 if needs_schema and not read_only:
-                    schema.create_schema(con)
+                    tables.create_schema(con)
                 self._schema_ready = True
                 con.execute("SET TimeZone = 'UTC'")
                 yield con
@@ -318,7 +318,7 @@ def _as_node_runs(relation: str, columns: list[str]) -> str:
     rollup counts must be what node_runs holds."""
     typed = ", ".join(
         f"CAST({c if c in columns else 'NULL'} AS {t}) AS {c}"
-        for c, t in schema.NODE_RUNS_COLUMNS.items()
+        for c, t in tables.NODE_RUNS_COLUMNS.items()
     )
     return f"(SELECT {typed} FROM {relation})"
 

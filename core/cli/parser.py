@@ -1,0 +1,166 @@
+"""The argument parser: every command, its options, and the handler that runs it.
+
+Handlers live in one module per command (or family of commands) and import what they
+need inside themselves: `validate` must answer in a fraction of a second, so importing
+this module pulls in neither LiteLLM, DuckDB nor the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from core.cli import (
+    app_command,
+    demo_command,
+    memory_command,
+    report_commands,
+    run_command,
+    schema_command,
+    validate_command,
+)
+from core.cli.exit_codes import EXIT_CANCELLED
+
+
+def _simulated_option(parser: argparse.ArgumentParser) -> None:
+    """Every report can include or exclude simulated runs."""
+    parser.add_argument(
+        "--simulated",
+        choices=("include", "exclude", "only"),
+        default="include",
+        help="simulated runs: include them (default), exclude them, or report only them",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="configurable-agents",
+        description="Design, run and analyse LLM workflows by cost and speed.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate", help="check workflow files; one line per problem as FILE:LINE:COL"
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(handler=validate_command.command)
+
+    run = commands.add_parser("run", help="run a workflow and print its outputs")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument(
+        "--input", "-i", action="append", default=[], metavar="K=V", help="an input value"
+    )
+    run.add_argument("--inputs-file", metavar="F.json", help="inputs as a JSON object")
+    run.add_argument(
+        "--simulate", action="store_true", help="use the offline simulated provider (no keys)"
+    )
+    run.add_argument("--no-cache", action="store_true", help="ignore the response cache")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument(
+        "--dry-run", action="store_true", help="call no model: validate, check inputs, estimate"
+    )
+    run.add_argument(
+        "--estimate-cost",
+        action="store_true",
+        help="print the cost and token estimate first (with --dry-run: only that)",
+    )
+    run.add_argument(
+        "--format", choices=("text", "json"), default=None, help="estimate output format"
+    )
+    run.add_argument(
+        "--tag", action="append", default=[], metavar="K=V", help="label the run in telemetry"
+    )
+    run.set_defaults(handler=run_command.command)
+
+    profile = commands.add_parser(
+        "profile-report", help="per-node durations, costs, bottlenecks and recommendations"
+    )
+    profile.add_argument("--workflow", "-w", metavar="W", help="workflow name")
+    profile.add_argument("--run", metavar="ID", help="one run (a prefix of its id is enough)")
+    profile.add_argument("--last", type=int, default=20, metavar="N", help="last N runs (20)")
+    profile.add_argument("--format", choices=("text", "json"), default="text")
+    _simulated_option(profile)
+    profile.set_defaults(handler=report_commands.profile_command)
+
+    cost = commands.add_parser(
+        "cost-report", help="spend by workflow, provider, model, node and day"
+    )
+    cost.add_argument(
+        "--days", type=int, default=7, metavar="N", help="last N UTC days, today included (7)"
+    )
+    cost.add_argument("--workflow", "-w", metavar="W", help="workflow name")
+    cost.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    _simulated_option(cost)
+    cost.set_defaults(handler=report_commands.cost_command)
+
+    reprice = commands.add_parser(
+        "reprice", help="what past runs would have cost with another model"
+    )
+    reprice.add_argument(
+        "--model", action="append", required=True, metavar="OLD=NEW", help="model swap"
+    )
+    reprice.add_argument(
+        "--days", type=int, default=30, metavar="N", help="last N UTC days, today included (30)"
+    )
+    reprice.add_argument("--workflow", "-w", metavar="W", help="workflow name")
+    reprice.add_argument("--format", choices=("text", "json"), default="text")
+    _simulated_option(reprice)
+    reprice.set_defaults(handler=report_commands.reprice_command)
+
+    check = commands.add_parser(
+        "check", help="evaluate target metrics; exit 1 on any violation (a CI gate)"
+    )
+    check.add_argument("--workflow", "-w", metavar="W", help="workflow name")
+    check.add_argument(
+        "--days", type=int, default=7, metavar="N", help="last N UTC days, today included (7)"
+    )
+    check.add_argument("--max-run-cost", type=float, metavar="USD", help="p95 cost per run")
+    check.add_argument(
+        "--max-run-latency-ms", type=float, metavar="MS", help="p95 duration per run"
+    )
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    _simulated_option(check)
+    check.set_defaults(handler=report_commands.check_command)
+
+    app = commands.add_parser("app", help="start the Streamlit app")
+    app.add_argument("--port", type=int, default=8501)
+    app.add_argument(
+        "--no-demo", action="store_true", help="do not seed demo history into an empty database"
+    )
+    app.set_defaults(handler=app_command.command)
+
+    demo = commands.add_parser(
+        "demo", help="fill the database with simulated runs of the example workflows"
+    )
+    demo.add_argument("--days", type=int, default=30, metavar="N", help="spread over N days")
+    demo.add_argument("--runs-per-day", type=int, default=40, metavar="N")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data)")
+    demo.add_argument(
+        "--force", action="store_true", help="add demo runs even if some are already there"
+    )
+    demo.set_defaults(handler=demo_command.command)
+
+    memory = commands.add_parser("memory", help="list, read or clear a memory namespace")
+    memory.add_argument("action", choices=("list", "get", "clear"))
+    memory.add_argument("key", nargs="?", help="the key to get (with get)")
+    memory.add_argument("--namespace", "-n", metavar="NS", help="namespace (default: all, list)")
+    memory.add_argument("--json", action="store_true", help="print values as JSON")
+    memory.set_defaults(handler=memory_command.command)
+
+    schema = commands.add_parser(
+        "schema", help="write the workflow JSON Schema (for editor completion and checks)"
+    )
+    schema.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    schema.set_defaults(handler=schema_command.command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_CANCELLED

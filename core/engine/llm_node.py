@@ -1,0 +1,203 @@
+"""Running one LLM node: render, consult the cache, reserve budget, call with retries, price."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from core.catalog.model_names import SIMULATED
+from core.catalog.prices import PriceBook
+from core.catalog.tokens import count_message_tokens
+from core.engine import json_output
+from core.engine.budget import Budget, BudgetExceeded, Reservation
+from core.engine.response_cache import CachedReply, ResponseCache
+from core.engine.results import NodeResult
+from core.providers.base import LLMRequest, Provider, ProviderError
+from core.workflow import Workflow
+from core.workflow.models import LLMNode
+from core.workflow.templates import TemplateValues
+
+
+@dataclass
+class LLMContext:
+    """What every LLM node of one run shares."""
+
+    workflow: Workflow
+    simulate: bool
+    use_cache: bool
+    cache: ResponseCache | None
+    prices: PriceBook
+    budget: Budget
+    semaphore: asyncio.Semaphore
+    real: Provider | None
+    simulated: Provider
+
+
+def build_request(
+    workflow: Workflow, node: LLMNode, values: TemplateValues, simulated: bool
+) -> LLMRequest:
+    """The call a node would make; raises KeyError when a referenced field is missing."""
+    llm = workflow.llm_for(node)
+    prompt_template, system_template = workflow.templates[node.name]
+    system = system_template.render(values) if system_template else None
+    json_mode = node.output == "json"
+    if json_mode:
+        extra = json_output.instruction(node.schema_)
+        system = f"{system}\n\n{extra}" if system else extra
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt_template.render(values)})
+    return LLMRequest(
+        provider=llm.provider,
+        model=llm.model,
+        messages=messages,
+        max_output_tokens=llm.max_output_tokens,
+        temperature=llm.temperature,
+        top_p=llm.top_p,
+        seed=llm.seed,
+        json_schema=node.schema_,
+        json_mode=json_mode,
+        api_base=llm.api_base,
+        api_key_env=llm.api_key_env,
+        timeout=workflow.timeout_for(node),
+        simulate=llm.simulate,
+        simulated=simulated,
+    )
+
+
+async def run_llm_node(ctx: LLMContext, node: LLMNode, values: TemplateValues) -> NodeResult:
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    llm = ctx.workflow.llm_for(node)
+    simulated = ctx.simulate or llm.provider == SIMULATED
+    result = NodeResult(
+        name=node.name,
+        node_type="llm",
+        status="failed",
+        started_at=started,
+        finished_at=started,
+        duration_ms=0.0,
+        provider=llm.provider,
+        model=llm.model,
+        simulated=simulated,
+    )
+    try:
+        await _execute(ctx, node, values, result, simulated)
+    except (NodeFailed, BudgetExceeded):
+        pass  # the result already carries the status and the reason
+    except asyncio.CancelledError:
+        result.status, result.error = "cancelled", "run cancelled"
+        raise
+    finally:
+        result.finished_at = datetime.now(UTC)
+        result.duration_ms = (time.perf_counter() - clock) * 1000
+    return result
+
+
+async def _execute(
+    ctx: LLMContext, node: LLMNode, values: TemplateValues, result: NodeResult, simulated: bool
+) -> None:
+    try:
+        request = build_request(ctx.workflow, node, values, simulated)
+    except KeyError as exc:
+        result.error = str(exc.args[0])
+        return
+    key = request.fingerprint
+    result.request_hash = key[:32]
+    caching = (
+        ctx.use_cache and ctx.cache is not None and node.cache is not None and node.cache.enabled
+    )
+    result.cache_enabled = caching
+    if caching and _serve_from_cache(ctx, node, key, result):
+        return
+
+    price = ctx.prices.price(request.provider, request.model)
+    reservation: Reservation | None = None
+    if ctx.budget.max_tokens is not None or ctx.budget.max_cost is not None:
+        input_tokens = count_message_tokens(request.provider, request.model, request.messages)
+        worst = input_tokens + request.max_output_tokens
+        worst_cost = price.cost(input_tokens, request.max_output_tokens) if price else None
+        try:
+            reservation = ctx.budget.reserve(worst, worst_cost)
+        except BudgetExceeded as exc:
+            result.status, result.error = "budget_exceeded", str(exc)
+            raise
+    provider = ctx.simulated if simulated else ctx.real
+    assert provider is not None, "real provider requested but not configured"
+    try:
+        reply = await _call_with_retries(ctx, provider, request, result, node)
+    except BaseException:
+        if reservation is not None:
+            ctx.budget.settle(reservation, 0, 0.0)
+        raise
+    result.input_tokens, result.output_tokens = reply.input_tokens, reply.output_tokens
+    result.cost_usd = price.cost(reply.input_tokens, reply.output_tokens) if price else None
+    if reservation is not None:
+        ctx.budget.settle(reservation, reply.input_tokens + reply.output_tokens, result.cost_usd)
+    try:
+        result.output = decode_output(node, reply.text)
+    except ValueError as exc:
+        result.status, result.error = "failed", str(exc)
+        return
+    result.status = "success"
+    if caching and ctx.cache is not None:
+        cached = CachedReply(reply.text, reply.input_tokens, reply.output_tokens, result.cost_usd)
+        ctx.cache.put(key, cached, node.cache.ttl if node.cache else None)
+
+
+def decode_output(node: LLMNode, text: str) -> Any:
+    return json_output.parse(text, node.schema_) if node.output == "json" else text
+
+
+def _serve_from_cache(ctx: LLMContext, node: LLMNode, key: str, result: NodeResult) -> bool:
+    assert ctx.cache is not None
+    hit = ctx.cache.get(key)
+    if hit is None:
+        return False
+    try:
+        result.output = decode_output(node, hit.text)
+    except ValueError:
+        return False  # an entry the current schema rejects is a miss, not a failure
+    result.status = "success"
+    result.cache_hit = True
+    result.cost_usd = 0.0
+    result.saved_cost_usd = hit.cost_usd
+    return True
+
+
+async def _call_with_retries(
+    ctx: LLMContext, provider: Provider, request: LLMRequest, result: NodeResult, node: LLMNode
+) -> Any:
+    max_retries = ctx.workflow.retries_for(node)
+    for attempt in range(max_retries + 1):
+        waited = time.perf_counter()
+        async with ctx.semaphore:
+            result.queue_ms += (time.perf_counter() - waited) * 1000
+            result.attempts = attempt + 1
+            try:
+                if provider.enforces_timeout:
+                    reply = await provider.complete(request, attempt)
+                else:
+                    async with asyncio.timeout(request.timeout):
+                        reply = await provider.complete(request, attempt)
+                result.status = "success"
+                return reply
+            except TimeoutError:
+                error = ProviderError(
+                    f"timed out after {request.timeout:g}s", retryable=True, timeout=True
+                )
+            except ProviderError as exc:
+                error = exc
+        if not error.retryable or attempt == max_retries:
+            result.status = "timeout" if error.timeout else "failed"
+            tries = f" after {attempt + 1} attempts" if attempt else ""
+            result.error = f"{error}{tries}"
+            raise NodeFailed(result.error)
+        await asyncio.sleep(provider.retry_delay(error, attempt, max_retries))
+    raise AssertionError("unreachable")
+
+
+class NodeFailed(Exception):
+    """A node's call failed for good; its NodeResult already says why."""

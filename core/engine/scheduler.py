@@ -1,0 +1,469 @@
+"""The scheduler: runs a workflow's DAG on one asyncio loop.
+
+Each node starts the moment its last parent finishes (no level-by-level waves), so a slow
+branch never holds up an independent one; calls in flight are bounded by `max_concurrency`.
+When a node fails or the budget runs out, nothing new starts, nodes already running finish
+(their spend is real and worth recording) and the run ends with the matching status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.catalog.model_names import SIMULATED
+from core.catalog.prices import PriceBook
+from core.catalog.tokens import encoder_loaded, preload_encoders
+from core.engine.budget import Budget
+from core.engine.code_node import memory_namespace, run_code_node
+from core.engine.inputs import check_inputs
+from core.engine.llm_node import LLMContext, run_llm_node
+from core.engine.memory import memory_store
+from core.engine.response_cache import response_cache
+from core.engine.results import NodeResult, RunResult
+from core.providers.base import LLMRequest
+from core.providers.simulated import SimulatedProvider
+from core.settings import data_home
+from core.telemetry import TelemetryStore, get_store
+from core.workflow import Workflow, load_workflow
+from core.workflow.models import CodeNode, LLMNode
+from core.workflow.templates import TemplateValues
+
+EventHandler = Callable[[str, Mapping[str, Any]], None]
+
+
+def _node_row(run: _Run, node: NodeResult) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "node": node.name,
+        "node_type": node.node_type,
+        "provider": node.provider,
+        "model": node.model,
+        "started_at": node.started_at,
+        "finished_at": node.finished_at,
+        "duration_ms": node.duration_ms,
+        "input_tokens": node.input_tokens,
+        "output_tokens": node.output_tokens,
+        "cost_usd": node.cost_usd,
+        "cache_hit": node.cache_hit,
+        "cache_enabled": node.cache_enabled,
+        "saved_cost_usd": node.saved_cost_usd,
+        "attempts": node.attempts,
+        "status": node.status,
+        "error": node.error,
+        "workflow": run.workflow.name,
+        "workflow_hash": run.workflow.hash,
+        "simulated": node.simulated,
+        "request_hash": node.request_hash,
+        "queue_ms": node.queue_ms,
+        "cpu_seconds": node.cpu_seconds,
+        "peak_memory_mb": node.peak_memory_mb,
+        "exit_reason": node.exit_reason,
+        "stdout": node.stdout,
+    }
+
+
+class _Run:
+    def __init__(
+        self,
+        workflow: Workflow,
+        inputs: dict[str, Any],
+        *,
+        simulate: bool,
+        use_cache: bool,
+        home: Path,
+        tags: dict[str, str],
+        experiment: str | None,
+        variant: str | None,
+        on_event: EventHandler | None,
+    ) -> None:
+        self.workflow = workflow
+        self.inputs = inputs
+        self.simulate = simulate
+        self.tags = tags
+        self.experiment = experiment
+        self.variant = variant
+        self.on_event = on_event
+        self.run_id = uuid.uuid4().hex
+        self.store: TelemetryStore = get_store(home)
+        spec = workflow.spec.workflow
+        self.budget = Budget(spec.max_tokens, spec.max_cost)
+        needs_real = not simulate and not workflow.only_simulated
+        self.llm = LLMContext(
+            workflow=workflow,
+            simulate=simulate,
+            use_cache=use_cache,
+            cache=response_cache(home) if use_cache and _any_cached(workflow) else None,
+            prices=PriceBook(workflow.spec.pricing),
+            budget=self.budget,
+            semaphore=asyncio.Semaphore(spec.max_concurrency),
+            real=_real_provider() if needs_real else None,
+            simulated=SimulatedProvider(),
+        )
+        self.memory = memory_store(home)
+        self.outputs: dict[str, Any] = {}
+        self.results: dict[str, NodeResult] = {}
+        self.stop_reason: str | None = None
+        self.failure: str | None = None
+        self.final_totals: dict[str, Any] = {}  # set once the run ends
+        self._waiting = {name: len(parents) for name, parents in workflow.graph.parents.items()}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._done = asyncio.Event()
+        self._outstanding = 0
+
+    def preflight(self) -> None:
+        """Refuse before any spend when a real call would lack its key."""
+        if self.llm.real is None:
+            return
+        from core.providers.litellm_provider import check_keys
+
+        calls = []
+        for node in self.workflow.spec.nodes:
+            llm = self.workflow.llm_for(node) if isinstance(node, LLMNode) else None
+            if llm is None or llm.provider == SIMULATED:
+                continue
+            calls.append(
+                LLMRequest(
+                    provider=llm.provider,
+                    model=llm.model,
+                    messages=[],
+                    max_output_tokens=llm.max_output_tokens,
+                    api_base=llm.api_base,
+                    api_key_env=llm.api_key_env,
+                )
+            )
+        check_keys(calls)
+
+    async def execute(self) -> str:
+        self.started_at = datetime.now(UTC)
+        self._clock = time.perf_counter()
+        self.store.workflow_seen(
+            {
+                "workflow_hash": self.workflow.hash,
+                "workflow": self.workflow.name,
+                "workflow_file": self.workflow.filename,
+                "source": self.workflow.source,
+                "first_seen": self.started_at,
+            }
+        )
+        self.store.run_started(self._run_row("running"))
+        roots = [name for name, count in self._waiting.items() if count == 0]
+        for name in roots:
+            self._start(name)
+        try:
+            await self._done.wait()
+        except asyncio.CancelledError:
+            self.stop_reason = "cancelled"
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            raise
+        finally:
+            self.finish()
+        return self.status
+
+    def _start(self, name: str) -> None:
+        self._outstanding += 1
+        self._tasks.add(asyncio.create_task(self._worker(name), name=f"node:{name}"))
+
+    async def _worker(self, name: str | None) -> None:
+        """Run a node, then go straight on with one of the children it unblocked.
+
+        Continuing in the same task spares a chain one task creation per node; the other
+        children get tasks of their own and run in parallel. A worker removes itself from
+        the task set as it ends: a done-callback would cost one more loop callback per task,
+        all queued at once when a wide fan-out finishes.
+        """
+        try:
+            while name is not None:
+                ready = await self._run_node(name)
+                for child in ready[1:]:
+                    self._start(child)
+                if ready:
+                    name = ready[0]
+                else:
+                    name = None
+                    self._outstanding -= 1
+                    if self._outstanding == 0:
+                        self._done.set()
+        finally:
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    async def _run_node(self, name: str) -> list[str]:
+        """Run one node; return the children that became ready (none once the run stops)."""
+        node = self.workflow.nodes[name]
+        self._emit("node_started", name)
+        try:
+            namespace = memory_namespace(self.workflow, node)
+            if isinstance(node, LLMNode):
+                memory = self.memory.snapshot(namespace) if namespace else {}
+                values = TemplateValues(self.inputs, self.outputs, memory)
+                result = await run_llm_node(self.llm, node, values)
+                if result.ok and namespace:
+                    ttl = node.memory.ttl if node.memory else None
+                    self.memory.set(namespace, node.name, result.output, ttl)
+            else:
+                waited = time.perf_counter()
+                async with self.llm.semaphore:
+                    queued = (time.perf_counter() - waited) * 1000
+                    result = await run_code_node(
+                        self.workflow, node, self.inputs, self.outputs, self.memory
+                    )
+                result.queue_ms = queued
+        except asyncio.CancelledError:
+            self._record(self._stub_result(node, "cancelled", "run cancelled"))
+            raise
+        except Exception as exc:  # a bug must fail the node, never hang the run
+            result = self._stub_result(node, "failed", f"internal error: {exc!r}")
+        self._record(result)
+        if not result.ok:
+            if self.stop_reason is None:
+                self.stop_reason = (
+                    "budget_exceeded" if result.status == "budget_exceeded" else "failed"
+                )
+                self.failure = f"node '{name}' {result.status}: {result.error}"
+            return []
+        self.outputs[name] = result.output
+        if self.stop_reason is not None:
+            return []
+        ready = []
+        for child in self.workflow.graph.children[name]:
+            self._waiting[child] -= 1
+            if self._waiting[child] == 0:
+                ready.append(child)
+        return ready
+
+    @staticmethod
+    def _stub_result(node: LLMNode | CodeNode, status: str, error: str) -> NodeResult:
+        now = datetime.now(UTC)
+        return NodeResult(
+            name=node.name,
+            node_type=node.type,
+            status=status,
+            started_at=now,
+            finished_at=now,
+            duration_ms=0.0,
+            error=error,
+        )
+
+    def _record(self, result: NodeResult) -> None:
+        self.results[result.name] = result
+        self.store.node_finished(_node_row(self, result))
+        self._emit("node_finished", result.name, result)
+
+    def _emit(self, kind: str, node: str, result: NodeResult | None = None) -> None:
+        # Called twice per node: without a listener it must not even build a payload.
+        if self.on_event is not None:
+            payload: dict[str, Any] = {"run_id": self.run_id, "node": node}
+            if result is not None:
+                payload["result"] = result
+            self.on_event(kind, payload)
+
+    @property
+    def status(self) -> str:
+        if self.stop_reason:
+            return self.stop_reason
+        return "success"
+
+    def finish(self) -> None:
+        self.finished_at = datetime.now(UTC)
+        self.duration_ms = (time.perf_counter() - self._clock) * 1000
+        self.final_totals = self.totals()
+        self.store.run_finished(self._run_row(self.status))
+
+    def _run_row(self, status: str) -> dict[str, Any]:
+        """The runs row; a 'running' row carries no totals, so none can outlive the final ones."""
+        row: dict[str, Any] = {
+            "run_id": self.run_id,
+            "workflow": self.workflow.name,
+            "workflow_hash": self.workflow.hash,
+            "started_at": self.started_at,
+            "status": status,
+            "simulated": self.is_simulated,
+            "experiment": self.experiment,
+            "variant": self.variant,
+            "tags": json.dumps(self.tags) if self.tags else None,
+            "inputs": json.dumps(self.inputs, default=str),
+            "node_count": len(self.workflow.nodes),
+            "workflow_file": self.workflow.filename,
+        }
+        if status != "running":
+            row.update(self.final_totals)
+            row["finished_at"] = self.finished_at
+            row["duration_ms"] = self.duration_ms
+            row["error"] = self.failure if status != "success" else None
+        return row
+
+    @property
+    def models(self) -> set[tuple[str, str]]:
+        return {
+            (llm.provider, llm.model)
+            for node in self.workflow.spec.nodes
+            if isinstance(node, LLMNode)
+            for llm in [self.workflow.llm_for(node)]
+        }
+
+    @property
+    def counts_tokens(self) -> bool:
+        """Simulated calls and budgeted runs count tokens locally before each call."""
+        return (
+            self.is_simulated
+            or self.budget.max_tokens is not None
+            or (self.budget.max_cost is not None)
+        )
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.simulate or self.workflow.only_simulated
+
+    def totals(self) -> dict[str, Any]:
+        nodes = self.results.values()
+        called = [n for n in nodes if n.node_type == "llm" and n.attempts and not n.cache_hit]
+        priced = [n.cost_usd for n in called if n.cost_usd is not None]
+        return {
+            "input_tokens": sum(n.input_tokens for n in nodes),
+            "output_tokens": sum(n.output_tokens for n in nodes),
+            "cost_usd": sum(priced) if priced or not called else None,
+            "unpriced_calls": len(called) - len(priced),
+            "cache_hits": sum(1 for n in nodes if n.cache_hit),
+            "saved_cost_usd": sum(n.saved_cost_usd or 0.0 for n in nodes if n.cache_hit),
+        }
+
+    def result(self) -> RunResult:
+        totals = self.final_totals
+        warnings = list(self.budget.warnings)
+        unpriced = sorted(
+            {
+                f"{n.provider}/{n.model}"
+                for n in self.results.values()
+                if n.node_type == "llm" and n.attempts and n.cost_usd is None
+            }
+        )
+        if unpriced:
+            warnings.append(
+                "no price known for "
+                + ", ".join(unpriced)
+                + ": their cost is recorded as unknown; add them under pricing:"
+            )
+        return RunResult(
+            run_id=self.run_id,
+            workflow=self.workflow.name,
+            workflow_hash=self.workflow.hash,
+            status=self.status,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            duration_ms=self.duration_ms,
+            outputs={
+                name: self.outputs[name] for name in self.workflow.outputs if name in self.outputs
+            },
+            nodes={
+                name: self.results[name]
+                for name in self.workflow.graph.order
+                if name in self.results
+            },
+            input_tokens=totals["input_tokens"],
+            output_tokens=totals["output_tokens"],
+            cost_usd=totals["cost_usd"],
+            unpriced_calls=totals["unpriced_calls"],
+            simulated=self.is_simulated,
+            error=self.failure,
+            warnings=warnings,
+            tags=self.tags,
+        )
+
+
+def _any_cached(workflow: Workflow) -> bool:
+    return any(
+        isinstance(node, LLMNode) and node.cache is not None and node.cache.enabled
+        for node in workflow.spec.nodes
+    )
+
+
+def _real_provider() -> Any:
+    from core.providers.litellm_provider import LiteLLMProvider
+
+    return LiteLLMProvider()
+
+
+async def arun_workflow(
+    workflow: Workflow | str | os.PathLike[str],
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    simulate: bool = False,
+    use_cache: bool = True,
+    tags: Mapping[str, str] | None = None,
+    experiment: str | None = None,
+    variant: str | None = None,
+    home: str | os.PathLike[str] | None = None,
+    on_event: EventHandler | None = None,
+    inputs_from_text: bool = False,
+) -> RunResult:
+    """Run a workflow; telemetry reaches DuckDB in the background (see core.telemetry).
+
+    Raises WorkflowError, InputError or ProviderConfigError before anything runs; a failed,
+    over-budget or cancelled run is a RunResult with that status, not an exception (except
+    cancellation, which is recorded and then propagates).
+    """
+    if not isinstance(workflow, Workflow):
+        workflow = load_workflow(workflow)
+    values = check_inputs(workflow, dict(inputs or {}), from_text=inputs_from_text)
+    run = _Run(
+        workflow,
+        values,
+        simulate=simulate,
+        use_cache=use_cache,
+        home=data_home(home),
+        tags=dict(tags or {}),
+        experiment=experiment,
+        variant=variant,
+        on_event=on_event,
+    )
+    run.preflight()
+    missing = [p for p in run.models if not encoder_loaded(*p)] if run.counts_tokens else []
+    if missing:
+        # Loading a tokenizer takes up to a few hundred ms; doing it here, off the loop, keeps
+        # it out of the first call of each model (where it would stall parallel branches).
+        await asyncio.to_thread(preload_encoders, missing)
+    try:
+        await run.execute()
+    finally:
+        run.store.flush_soon()
+    return run.result()
+
+
+def run_workflow(
+    workflow: Workflow | str | os.PathLike[str],
+    inputs: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> RunResult:
+    """Blocking arun_workflow; telemetry is in DuckDB when it returns."""
+    coroutine = arun_workflow(workflow, inputs, **options)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        result = asyncio.run(coroutine)
+    else:  # called from inside an event loop (a notebook): run on a loop of its own
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = asyncio.run(coroutine)
+            except BaseException as exc:  # re-raised in the caller's thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        result = box["result"]
+    get_store(data_home(options.get("home"))).flush()
+    return result

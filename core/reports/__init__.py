@@ -1,1 +1,0 @@
-"""Analytics over the telemetry tables: profiles, cost reports, repricing, checks."""
