@@ -6,17 +6,20 @@ latest runs, and links to every page.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
 import streamlit as st
 
-from core.analytics.overview import WeekSpend, recent_runs, week_spend
+from core.analytics.overview import WeekSpend, week_spend
+from core.analytics.runs import RunSummary, recent_runs
 from core.app.page import data_version, home, setup
 from core.formatting import money
 
 
 @st.cache_data(show_spinner=False)
-def _figures(version: str) -> tuple[WeekSpend, list[dict[str, object]]]:
-    return week_spend(home()), recent_runs(home(), 12)
+def _figures(version: str) -> tuple[WeekSpend, list[RunSummary]]:
+    return week_spend(home()), recent_runs(home(), limit=12, finished=False)
 
 
 def _spend(spend: WeekSpend) -> None:
@@ -37,14 +40,14 @@ def _spend(spend: WeekSpend) -> None:
     failed.metric("Failed runs (7 days)", f"{spend.failed_runs:,}")
 
 
-def _recent(runs: list[dict[str, object]]) -> None:
+def _recent(runs: list[RunSummary]) -> None:
     if not runs:
         st.info(
             "No runs yet. Open the **Run** page, or fill demo history with "
             "`configurable-agents demo --days 30`."
         )
         return
-    table = pd.DataFrame(runs)
+    table = pd.DataFrame([asdict(run) for run in runs])
     table["mode"] = table.pop("simulated").map({True: "simulated", False: "real"})
     table["cost"] = table.pop("cost_usd").map(money)
     table["duration (s)"] = (table.pop("duration_ms") / 1000).round(2)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.catalog.prices import PriceBook
 from core.cli import main as cli
+from core.settings import DB_FILE
 from core.telemetry import get_store
 from core.workflow import parse_workflow
 
@@ -189,7 +190,7 @@ def main() -> None:
     os.environ["CONFIGURABLE_AGENTS_HOME"] = str(home)
     print(f"analytics benchmark: {total:,} runs, {total * NODES:,} node rows in {home}")
     seconds = fill(home, total)
-    size = (home / "telemetry.duckdb").stat().st_size / 2**20
+    size = (home / DB_FILE).stat().st_size / 2**20
     print(
         f"  fill through the bulk path: {seconds:.1f} s (target < 120 s), database {size:,.0f} MB"
     )

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bench.analytics import NODES, fill  # noqa: E402
-from core.settings import HOME_VARIABLE  # noqa: E402
+from core.settings import DB_FILE, HOME_VARIABLE  # noqa: E402
 
 FIRST_RENDER_TARGET_S = 2.0
 FILTER_CHANGE_TARGET_S = 1.0
@@ -135,13 +135,13 @@ def main() -> None:
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
         lambda record: "missing ScriptRunContext" not in record.getMessage()
     )
-    if not (home / "telemetry.duckdb").exists():
+    if not (home / DB_FILE).exists():
         print(f"app benchmark: filling {options.runs:,} runs, {options.runs * NODES:,} node rows")
         print(f"  fill: {fill(home, options.runs):.1f} s, in {home}")
     else:
         print(f"app benchmark: reusing {home}")
 
-    database = home / "telemetry.duckdb"
+    database = home / DB_FILE
     rows = []
     with contextlib.redirect_stdout(io.StringIO()):  # pages' own debug prints
         for page in pages():

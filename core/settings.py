@@ -1,4 +1,4 @@
-"""Where runtime state lives: one data folder per user or project (SPEC §4)."""
+"""Where runtime state lives: one data folder per user or project, and its layout."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ from pathlib import Path
 
 HOME_VARIABLE = "CONFIGURABLE_AGENTS_HOME"
 PROFILING_VARIABLE = "CONFIGURABLE_AGENTS_PROFILING"
+
+# The data folder's layout: every module and test names these instead of spelling them out.
+DB_FILE = "telemetry.duckdb"
+SPOOL_DIR = "spool"
+CACHE_DIR = "cache"
+MEMORY_DIR = "memory"
+WORKFLOWS_DIR = "workflows"
 
 
 def data_home(home: str | os.PathLike[str] | None = None) -> Path:

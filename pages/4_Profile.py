@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from core.analytics.profile import Profile, ProfileError, profile
-from core.analytics.spend import Choices, RunSummary, choices, node_latency, recent_runs
-from core.app import charts
+from core.analytics.runs import RunSummary, recent_runs
+from core.analytics.spend import Choices, choices, node_latency
+from core.app import charts, widgets
 from core.app.page import data_version, home, setup
 from core.formatting import money
 
@@ -108,14 +109,14 @@ st.caption(
     f"**{result.workflow}** · {scope} · version `{result.workflow_hash[:8]}` · "
     f"figures are means per run"
 )
-charts.show_metrics(charts.profile_metrics(result))
+widgets.show_metrics(charts.profile_metrics(result))
 
 st.subheader("Nodes")
 bottlenecks = [n.name for n in result.nodes if n.status == "BOTTLENECK"]
 if bottlenecks:
     st.markdown(f"❌ **Bottleneck{'s' * (len(bottlenecks) > 1)}:** {', '.join(bottlenecks)}")
 table = charts.profile_table(result)
-st.dataframe(table, hide_index=True, width="stretch", column_config=charts.columns(table))
+st.dataframe(table, hide_index=True, width="stretch", column_config=widgets.columns(table))
 
 latency_col, path_col = st.columns(2)
 with latency_col:

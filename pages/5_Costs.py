@@ -14,7 +14,7 @@ import streamlit as st
 from core.analytics.cost import CostReport, CostSection, cost_report
 from core.analytics.cost_render import to_csv
 from core.analytics.spend import STACK_DIMENSIONS, Choices, SpendSeries, choices, spend_over_time
-from core.app import charts
+from core.app import charts, widgets
 from core.app.html_export import cost_review_html
 from core.app.page import data_version, home, setup
 
@@ -106,7 +106,7 @@ def draw_section(
     if section is None or section.empty:
         st.info(charts.no_runs(report, kind), icon="🗓️")
         return None
-    charts.show_metrics(charts.section_metrics(section, charts.versus(report)))
+    widgets.show_metrics(charts.section_metrics(section, charts.versus(report)))
     if note := charts.unpriced_note(section):
         st.warning(note, icon="⚠️")
     if note := charts.recommendation_note(section):
@@ -144,7 +144,7 @@ def draw_section(
 
 
 def table(frame: pd.DataFrame) -> None:
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=charts.columns(frame))
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=widgets.columns(frame))
 
 
 st.title("💰 Costs")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from core.settings import DB_FILE
 from core.telemetry import get_store
 
 
@@ -86,7 +87,7 @@ def unfinished(home: Path, run_id: str) -> None:
 
 
 def hold(home: Path, seconds: float) -> None:
-    con = duckdb.connect(str(home / "telemetry.duckdb"))
+    con = duckdb.connect(str(home / DB_FILE))
     print("ready", flush=True)
     time.sleep(seconds)
     con.close()

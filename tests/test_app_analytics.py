@@ -23,18 +23,18 @@ from core.analytics.compare import Comparison, MetricDelta, RunSet
 from core.analytics.cost import cost_report
 from core.analytics.cost_render import to_csv
 from core.analytics.profile import profile
+from core.analytics.runs import recent_runs
 from core.analytics.spend import (
     STACK_DIMENSIONS,
     choices,
     node_latency,
-    recent_runs,
     spend_over_time,
 )
 from core.app import charts
 from core.app.html_export import cost_review_html
 from core.formatting import money
+from core.settings import DB_FILE
 from core.telemetry import get_store
-from core.telemetry.store import DB_FILE
 from core.workflow import parse_workflow
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import EXAMPLES, ROOT, cli
 
+from core.settings import SPOOL_DIR
 from core.telemetry import get_store
-
-ROOT = Path(__file__).parent.parent
-EXAMPLES = ROOT / "data" / "workflows"
 
 SLOW_SECOND_NODE = """
 workflow: {name: slow_tail, llm: {provider: simulated, model: gpt-4o-mini}}
@@ -23,17 +22,6 @@ nodes:
   - {name: quick, prompt: a, llm: {simulate: {latency_ms: 0, output_tokens: 5}}}
   - {name: forever, prompt: "b {quick}", llm: {simulate: {latency_ms: 60000}}}
 """
-
-
-def cli(*args: str, home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "CONFIGURABLE_AGENTS_HOME": str(home), **(env or {})},
-        timeout=120,
-    )
 
 
 def test_run_json_prints_outputs_and_usage(home: Path) -> None:
@@ -147,7 +135,7 @@ def _wait_for_node_event(home: Path, node: str, deadline: float = 60.0) -> None:
     marker = f'"node":"{node}"'
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        for segment in (home / "spool").glob("*/*.jsonl"):
+        for segment in (home / SPOOL_DIR).glob("*/*.jsonl"):
             if marker in segment.read_text(errors="replace"):
                 return
         time.sleep(0.05)

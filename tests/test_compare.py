@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
+from helpers import write_rows
 
 from core.analytics.compare import (
     MetricDelta,
@@ -22,7 +22,6 @@ from core.analytics.compare import (
     tag_values,
 )
 from core.analytics.spend import run_groups
-from core.telemetry import get_store
 
 DAY1 = datetime(2026, 3, 2, 9)
 DAY2 = datetime(2026, 3, 9, 9)
@@ -87,10 +86,8 @@ def run(run_id: str, at: datetime, cost: float | None, duration: float, **extra:
 
 
 def write_runs(home: Path, rows: list[dict]) -> None:
-    frame = pd.DataFrame(rows)
-    if "tags" in frame:
-        frame["tags"] = frame["tags"].map(lambda t: json.dumps(t) if isinstance(t, dict) else None)
-    get_store(home).bulk_load({"runs": frame})
+    tagged = [row | {"tags": json.dumps(row["tags"])} if row.get("tags") else row for row in rows]
+    write_rows(home, runs=tagged)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import PROVIDER_KEYS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 Browser, Page, expect = sync_api.Browser, sync_api.Page, sync_api.expect
@@ -35,7 +36,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-PROVIDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
 START_TIMEOUT_S = 90
 VIEWPORT = {"width": 1400, "height": 2000}  # Streamlit scrolls inside the page: tall shots
 

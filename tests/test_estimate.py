@@ -7,8 +7,8 @@ import statistics
 import textwrap
 from pathlib import Path
 
-import duckdb
 import pytest
+from helpers import write_rows
 
 from core import load_workflow, run_workflow
 from core.analytics.estimate import MIN_HISTORY, Z_RANGE, estimate
@@ -30,16 +30,28 @@ MINI = PriceBook().price("openai", "gpt-4o-mini")
 
 
 def _history(home: Path, node: str, outputs: list[int], model: str = "gpt-4o-mini") -> None:
-    get_store(home).query("SELECT 1")
-    with duckdb.connect(str(home / "telemetry.duckdb")) as con:
-        for index, tokens in enumerate(outputs):
-            con.execute(
-                "INSERT INTO node_runs (run_id, node, node_type, provider, model, duration_ms,"
-                " input_tokens, output_tokens, cost_usd, cache_hit, attempts, status, workflow,"
-                " simulated) VALUES (?, ?, 'llm', 'openai', ?, 1000, 50, ?, 0.001, false, 1,"
-                " 'success', 'two_step', false)",
-                [f"r{index}", node, model, tokens],
-            )
+    write_rows(
+        home,
+        nodes=[
+            {
+                "run_id": f"r{index}",
+                "node": node,
+                "node_type": "llm",
+                "provider": "openai",
+                "model": model,
+                "duration_ms": 1000.0,
+                "input_tokens": 50,
+                "output_tokens": tokens,
+                "cost_usd": 0.001,
+                "cache_hit": False,
+                "attempts": 1,
+                "status": "success",
+                "workflow": "two_step",
+                "simulated": False,
+            }
+            for index, tokens in enumerate(outputs)
+        ],
+    )
 
 
 def test_without_history_defaults_are_wide_and_say_so(home: Path) -> None:

@@ -7,13 +7,11 @@ conftest.py) and every node points at the scripted server on 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import cli
 from openai_server import OpenAIServer, Reply
 
 from core import load_workflow, run_workflow
@@ -85,7 +83,7 @@ def node_rows(home: Path, run_id: str) -> dict[str, dict[str, Any]]:
     return {row[0]: dict(zip(NODE_COLUMNS, row, strict=True)) for row in rows}
 
 
-def run_row(home: Path, run_id: str) -> dict[str, Any]:
+def stored_run(home: Path, run_id: str) -> dict[str, Any]:
     sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?"
     rows = get_store(home).query(sql, [run_id])
     assert len(rows) == 1, rows
@@ -144,7 +142,7 @@ def test_success_records_output_tokens_and_cost(openai_server: OpenAIServer, hom
     )
     assert (row["input_tokens"], row["output_tokens"]) == (1000, 500)
     assert row["cost_usd"] == pytest.approx(0.00045)
-    summary = run_row(home, result.run_id)
+    summary = stored_run(home, result.run_id)
     assert summary["status"] == "success"
     assert (summary["input_tokens"], summary["output_tokens"]) == (1010, 505)
     assert summary["cost_usd"] == pytest.approx(result.cost_usd)
@@ -263,7 +261,7 @@ def test_5xx_exhausts_retries_and_fails_the_run(
     assert rows["outline"]["status"] == "success"
     assert (rows["draft"]["status"], rows["draft"]["attempts"]) == ("failed", 2)
     assert str(status) in rows["draft"]["error"]
-    summary = run_row(home, result.run_id)
+    summary = stored_run(home, result.run_id)
     assert summary["status"] == "failed"
     assert "draft" in summary["error"]
 
@@ -279,7 +277,7 @@ def test_timeout_marks_the_node_timed_out(openai_server: OpenAIServer, home: Pat
     assert len(openai_server.requests) == 1
     row = node_rows(home, result.run_id)["write"]
     assert (row["status"], row["attempts"]) == ("timeout", 1)
-    assert run_row(home, result.run_id)["status"] == "failed"
+    assert stored_run(home, result.run_id)["status"] == "failed"
 
 
 # ------------------------------------------------------------------------------ bad replies
@@ -408,7 +406,7 @@ def test_unknown_model_price_is_null_in_the_runs_table(
     result = run(workflow_text(openai_server, ONE_NODE, model="my-finetune"), home)
 
     assert result.cost_usd is None
-    assert run_row(home, result.run_id)["cost_usd"] is None
+    assert stored_run(home, result.run_id)["cost_usd"] is None
 
 
 def test_pricing_section_prices_an_unknown_model(openai_server: OpenAIServer, home: Path) -> None:
@@ -468,26 +466,12 @@ def test_cache_hit_makes_no_request_and_records_the_saving(
 # ------------------------------------------------------------------------------ CLI
 
 
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CONFIGURABLE_AGENTS_HOME": str(home)}
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "core", "run", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_cli_run_json_success(openai_server: OpenAIServer, home: Path, tmp_path: Path) -> None:
     openai_server.script(Reply.ok("Solar is bright.", prompt_tokens=1000, completion_tokens=500))
     path = tmp_path / "wf.yaml"
     path.write_text(workflow_text(openai_server, ONE_NODE), encoding="utf-8")
 
-    done = cli(home, str(path), "--json", "--input", "topic=solar")
+    done = cli("run", str(path), "--json", "--input", "topic=solar", home=home)
 
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
@@ -497,7 +481,7 @@ def test_cli_run_json_success(openai_server: OpenAIServer, home: Path, tmp_path:
     assert (document["input_tokens"], document["output_tokens"]) == (1000, 500)
     assert document["cost_usd"] == pytest.approx(0.00045)
     assert openai_server.requests[0].messages == [{"role": "user", "content": "Write about solar"}]
-    assert run_row(home, document["run_id"])["status"] == "success"
+    assert stored_run(home, document["run_id"])["status"] == "success"
     assert node_rows(home, document["run_id"])["write"]["input_tokens"] == 1000
 
 
@@ -508,7 +492,7 @@ def test_cli_run_exits_1_when_a_node_fails(
     path = tmp_path / "wf.yaml"
     path.write_text(workflow_text(openai_server, ONE_NODE, retries=0), encoding="utf-8")
 
-    done = cli(home, str(path), "--json", "--input", "topic=solar")
+    done = cli("run", str(path), "--json", "--input", "topic=solar", home=home)
 
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
@@ -524,7 +508,7 @@ def test_cli_run_exits_2_naming_the_missing_key(home: Path, tmp_path: Path) -> N
         "workflow: {name: needs_key}\nnodes:\n  - name: a\n    prompt: hi\n", encoding="utf-8"
     )
 
-    done = cli(home, str(path), "--json")
+    done = cli("run", str(path), "--json", home=home)
 
     assert done.returncode == 2
     assert "OPENAI_API_KEY" in done.stderr

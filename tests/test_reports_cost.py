@@ -10,80 +10,24 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
+from helpers import D1, D2, NOW, make_node, make_run, write_rows
 
 from core.analytics.cost import cost_report
-from core.analytics.window import utc_now
 from core.catalog.prices import PriceBook
 from core.cli import main
 from core.formatting import money
-from core.telemetry import get_store
 
-NOW = utc_now()
-D1 = datetime.combine((NOW - timedelta(days=1)).date(), datetime.min.time()) + timedelta(hours=12)
-D2 = D1 - timedelta(days=1)
 PREVIOUS = NOW - timedelta(days=10)  # in the 7 days before the last 7
 OLD = NOW - timedelta(days=20)  # in neither period
 
 
-def insert(
-    home: Path,
-    runs: Sequence[dict[str, Any]] = (),
-    nodes: Sequence[dict[str, Any]] = (),
-    workflows: Sequence[dict[str, Any]] = (),
-) -> None:
-    """Writes rows as they are; the store creates the schema first and holds no connection."""
-    get_store(home).query("SELECT 1")
-    with duckdb.connect(str(home / "telemetry.duckdb")) as con:
-        for table, rows in (("runs", runs), ("node_runs", nodes), ("workflows", workflows)):
-            for row in rows:
-                columns, marks = ", ".join(row), ", ".join("?" * len(row))
-                con.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
-
-
-def run_row(run_id: str, at: datetime, cost: float | None, **extra: Any) -> dict[str, Any]:
-    row = {
-        "run_id": run_id,
-        "workflow": "digest",
-        "started_at": at,
-        "duration_ms": 1000.0,
-        "status": "success",
-        "cost_usd": cost,
-        "simulated": False,
-    }
-    return row | extra
-
-
-def node_row(run_id: str, node: str, at: datetime, **extra: Any) -> dict[str, Any]:
-    row = {
-        "run_id": run_id,
-        "node": node,
-        "node_type": "llm",
-        "provider": "openai",
-        "model": "gpt-4o",
-        "started_at": at,
-        "duration_ms": 100.0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cost_usd": 0.0,
-        "cache_hit": False,
-        "cache_enabled": False,
-        "attempts": 1,
-        "status": "success",
-        "workflow": "digest",
-        "simulated": False,
-    }
-    return row | extra
-
-
 def research(run_id: str, at: datetime, cost: float, tokens: tuple[int, int], **extra: Any):
-    return node_row(
+    return make_node(
         run_id,
         "research",
         at,
@@ -96,7 +40,7 @@ def research(run_id: str, at: datetime, cost: float, tokens: tuple[int, int], **
 
 def summary(run_id: str, at: datetime, cost: float | None, **extra: Any) -> dict[str, Any]:
     fields = {"model": "gpt-4o-mini", "input_tokens": 1000, "output_tokens": 500} | extra
-    return node_row(run_id, "summary", at + timedelta(seconds=5), cost_usd=cost, **fields)
+    return make_node(run_id, "summary", at + timedelta(seconds=5), cost_usd=cost, **fields)
 
 
 @pytest.fixture
@@ -108,14 +52,14 @@ def known(home: Path) -> Path:
     cache, saving $0.04), r4 failed on D2 with one call of a model that has no price.
     """
     runs = [
-        run_row("r1", D1, 0.06),
-        run_row("r2", D1 + timedelta(hours=1), 0.10),
-        run_row("r3", D2, 0.02),
-        run_row("r4", D2 + timedelta(hours=1), None, status="failed"),
-        run_row("p1", PREVIOUS, 0.09),
-        run_row("o1", OLD, 5.0),
-        run_row("s1", D1, 0.5, simulated=True),
-        run_row("s2", D2, 0.25, simulated=True, workflow="faq"),
+        make_run("r1", D1, 0.06),
+        make_run("r2", D1 + timedelta(hours=1), 0.10),
+        make_run("r3", D2, 0.02),
+        make_run("r4", D2 + timedelta(hours=1), None, status="failed"),
+        make_run("p1", PREVIOUS, 0.09),
+        make_run("o1", OLD, 5.0),
+        make_run("s1", D1, 0.5, simulated=True),
+        make_run("s2", D2, 0.25, simulated=True, workflow="faq"),
     ]
     nodes = [
         research("r1", D1, 0.04, (2000, 1000), request_hash="h1"),
@@ -147,7 +91,7 @@ def known(home: Path) -> Path:
         research("p1", PREVIOUS, 0.09, (1000, 500)),
         research("o1", OLD, 5.0, (10000, 10000)),
         research("s1", D1, 0.5, (1000, 1000), simulated=True),
-        node_row(
+        make_node(
             "s2",
             "answer",
             D2,
@@ -160,7 +104,7 @@ def known(home: Path) -> Path:
             workflow="faq",
         ),
     ]
-    insert(home, runs, nodes)
+    write_rows(home, runs, nodes)
     return home
 
 
@@ -268,9 +212,9 @@ def test_recommendation_is_the_biggest_computed_saving(known: Path) -> None:
 def test_cache_recommendation_counts_repeated_requests(home: Path) -> None:
     # A model without a cheaper known option, so caching is the only saving on offer.
     hashes = ["q1", "q1", "q1", "q2", "q3"]
-    runs = [run_row(f"r{i}", D1 + timedelta(minutes=i), 0.05) for i in range(5)]
+    runs = [make_run(f"r{i}", D1 + timedelta(minutes=i), 0.05) for i in range(5)]
     nodes = [
-        node_row(
+        make_node(
             f"r{i}",
             "answer",
             D1 + timedelta(minutes=i),
@@ -281,7 +225,7 @@ def test_cache_recommendation_counts_repeated_requests(home: Path) -> None:
         )
         for i, h in enumerate(hashes)
     ]
-    insert(home, runs, nodes)
+    write_rows(home, runs, nodes)
     rec = cost_report(home).real.recommendation
     assert (rec.kind, rec.node, rec.repeated_calls, rec.calls) == ("enable_cache", "answer", 2, 5)
     assert rec.saving_usd == pytest.approx(0.10)
@@ -293,10 +237,10 @@ def test_cache_recommendation_counts_repeated_requests(home: Path) -> None:
 
 
 def test_without_any_saving_the_top_node_is_named(home: Path) -> None:
-    insert(
+    write_rows(
         home,
-        [run_row("r1", D1, 0.05)],
-        [node_row("r1", "answer", D1, provider="acme", model="house-model", cost_usd=0.05)],
+        [make_run("r1", D1, 0.05)],
+        [make_node("r1", "answer", D1, provider="acme", model="house-model", cost_usd=0.05)],
     )
     rec = cost_report(home).real.recommendation
     assert (rec.kind, rec.node, rec.saving_usd) == ("review_node", "answer", None)
@@ -359,7 +303,7 @@ def test_text_report(known: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_text_says_when_a_section_is_empty(home: Path, capsys) -> None:
     simulated_run = research("s1", D1, 0.5, (1, 1), simulated=True)
-    insert(home, [run_row("s1", D1, 0.5, simulated=True)], [simulated_run])
+    write_rows(home, [make_run("s1", D1, 0.5, simulated=True)], [simulated_run])
     assert main(["cost-report", "--workflow", "digest"]) == 0
     out = capsys.readouterr().out
     assert "Workflow: digest" in out

@@ -6,14 +6,13 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
+from helpers import write_rows
 
 from core.analytics.critical_path import critical_path
 from core.analytics.profile import ProfileError, profile
 from core.analytics.profile_render import render
 from core.cli import main
-from core.telemetry import get_store
 from core.workflow import parse_workflow
 from core.workflow.graph import Graph
 
@@ -61,57 +60,57 @@ def _record(
     """Writes runs of DIAMOND; each run maps node -> {duration, cost, hash, ...}. Simulated
     runs come an hour after real ones."""
     workflow = parse_workflow(DIAMOND, "diamond.yaml")
-    get_store(home).query("SELECT 1")  # creates the schema
     start = datetime(2026, 11, 1, 12 + simulated, 0, 0)
-    ids = []
-    with duckdb.connect(str(home / "telemetry.duckdb")) as con:
-        con.execute(
-            "INSERT INTO workflows (workflow_hash, workflow, workflow_file, source, first_seen) "
-            "VALUES (?, 'diamond', 'diamond.yaml', ?, ?)",
-            [workflow.hash, DIAMOND, start],
+    ids, run_rows, node_rows = [], [], []
+    for index, nodes in enumerate(runs):
+        run_id = f"{'sim' if simulated else 'run'}{index:03d}"
+        ids.append(run_id)
+        began = start + timedelta(minutes=index)
+        wall = critical_path(
+            workflow.graph, {n: float(v["duration"]) for n, v in nodes.items()}
+        ).length_ms
+        run_rows.append(
+            {
+                "run_id": run_id,
+                "workflow": "diamond",
+                "workflow_hash": workflow.hash,
+                "started_at": began,
+                "finished_at": began + timedelta(milliseconds=wall),
+                "duration_ms": wall,
+                "status": "success",
+                "simulated": simulated,
+            }
         )
-        for index, nodes in enumerate(runs):
-            run_id = f"{'sim' if simulated else 'run'}{index:03d}"
-            ids.append(run_id)
-            began = start + timedelta(minutes=index)
-            wall = critical_path(
-                workflow.graph, {n: float(v["duration"]) for n, v in nodes.items()}
-            ).length_ms
-            con.execute(
-                "INSERT INTO runs (run_id, workflow, workflow_hash, started_at, finished_at, "
-                "duration_ms, status, simulated) VALUES (?, 'diamond', ?, ?, ?, ?, 'success', ?)",
-                [
-                    run_id,
-                    workflow.hash,
-                    began,
-                    began + timedelta(milliseconds=wall),
-                    wall,
-                    simulated,
-                ],
+        for name, values in nodes.items():
+            node_rows.append(
+                {
+                    "run_id": run_id,
+                    "node": name,
+                    "node_type": "llm",
+                    "provider": "openai",
+                    "model": "my-model" if name == "c" else "gpt-4o",
+                    "started_at": began,
+                    "duration_ms": values["duration"],
+                    "input_tokens": values.get("in", 100),
+                    "output_tokens": values.get("out", 50),
+                    "cost_usd": values.get("cost", 0.001) if name != "c" else None,
+                    "cache_hit": False,
+                    "attempts": values.get("attempts", 1),
+                    "status": "success",
+                    "workflow": "diamond",
+                    "workflow_hash": workflow.hash,
+                    "simulated": simulated,
+                    "request_hash": values.get("hash", f"{run_id}-{name}"),
+                }
             )
-            for name, values in nodes.items():
-                model = "my-model" if name == "c" else "gpt-4o"
-                con.execute(
-                    "INSERT INTO node_runs (run_id, node, node_type, provider, model, started_at,"
-                    " duration_ms, input_tokens, output_tokens, cost_usd, cache_hit, attempts,"
-                    " status, workflow, workflow_hash, simulated, request_hash) VALUES"
-                    " (?, ?, 'llm', 'openai', ?, ?, ?, ?, ?, ?, false, ?, 'success', 'diamond',"
-                    " ?, ?, ?)",
-                    [
-                        run_id,
-                        name,
-                        model,
-                        began,
-                        values["duration"],
-                        values.get("in", 100),
-                        values.get("out", 50),
-                        values.get("cost", 0.001) if name != "c" else None,
-                        values.get("attempts", 1),
-                        workflow.hash,
-                        simulated,
-                        values.get("hash", f"{run_id}-{name}"),
-                    ],
-                )
+    version = {
+        "workflow_hash": workflow.hash,
+        "workflow": "diamond",
+        "workflow_file": "diamond.yaml",
+        "source": DIAMOND,
+        "first_seen": start,
+    }
+    write_rows(home, run_rows, node_rows, [version])
     return ids
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_reports_cost import D1, NOW, insert, node_row, run_row
+from helpers import D1, NOW, make_node, make_run, write_rows
 
 from core.analytics.check import check
 from core.analytics.reprice import reprice
@@ -46,11 +46,11 @@ def calls(home: Path) -> Path:
     one google gemini call; one simulated research call; one research call 40 days ago."""
     at = D1
     nodes = [
-        node_row("r1", "research", at, input_tokens=2000, output_tokens=1000, cost_usd=0.04),
-        node_row("r2", "research", at, input_tokens=2000, output_tokens=1000, cost_usd=0.04),
-        node_row("r2", "critique", at, input_tokens=1000, output_tokens=500, cost_usd=0.01),
-        node_row("r3", "research", at, cache_hit=True, attempts=0, saved_cost_usd=0.04),
-        node_row(
+        make_node("r1", "research", at, input_tokens=2000, output_tokens=1000, cost_usd=0.04),
+        make_node("r2", "research", at, input_tokens=2000, output_tokens=1000, cost_usd=0.04),
+        make_node("r2", "critique", at, input_tokens=1000, output_tokens=500, cost_usd=0.01),
+        make_node("r3", "research", at, cache_hit=True, attempts=0, saved_cost_usd=0.04),
+        make_node(
             "r4",
             "draft",
             at,
@@ -60,7 +60,7 @@ def calls(home: Path) -> Path:
             input_tokens=100,
             output_tokens=100,
         ),
-        node_row(
+        make_node(
             "f1",
             "answer",
             at,
@@ -70,7 +70,7 @@ def calls(home: Path) -> Path:
             output_tokens=500,
             cost_usd=0.02,
         ),
-        node_row(
+        make_node(
             "f2",
             "answer",
             at,
@@ -81,7 +81,7 @@ def calls(home: Path) -> Path:
             output_tokens=100,
             cost_usd=0.001,
         ),
-        node_row(
+        make_node(
             "s1",
             "research",
             at,
@@ -90,9 +90,9 @@ def calls(home: Path) -> Path:
             output_tokens=1000,
             cost_usd=0.5,
         ),
-        node_row("o1", "research", NOW - timedelta(days=40), input_tokens=9, cost_usd=9.0),
+        make_node("o1", "research", NOW - timedelta(days=40), input_tokens=9, cost_usd=9.0),
     ]
-    insert(home, nodes=nodes, workflows=[version("digest", DIGEST)])
+    write_rows(home, nodes=nodes, workflows=[version("digest", DIGEST)])
     return home
 
 
@@ -198,12 +198,12 @@ def test_reprice_model_never_called(calls: Path, capsys: pytest.CaptureFixture[s
 
 def gate_run(run_id: str, minutes: int, **extra: object) -> dict:
     fields = {"workflow": "gate", "duration_ms": 500.0} | extra
-    return run_row(run_id, NOW - timedelta(minutes=minutes), 0.004, **fields)
+    return make_run(run_id, NOW - timedelta(minutes=minutes), 0.004, **fields)
 
 
 def gate_node(run_id: str, minutes: int, node: str, **extra: object) -> dict:
     fields = {"workflow": "gate", "cost_usd": 0.001, "duration_ms": 100.0} | extra
-    return node_row(run_id, node, NOW - timedelta(minutes=minutes), **fields)
+    return make_node(run_id, node, NOW - timedelta(minutes=minutes), **fields)
 
 
 @pytest.fixture
@@ -226,7 +226,7 @@ def healthy(home: Path) -> Path:
             )
         )
     gate = "workflow: {name: gate, targets: {max_run_cost: 0.005, max_run_latency_ms: 2000}}\n"
-    insert(home, runs, nodes, [version("gate", gate + "nodes: [{name: a, prompt: hi}]\n")])
+    write_rows(home, runs, nodes, [version("gate", gate + "nodes: [{name: a, prompt: hi}]\n")])
     return home
 
 
@@ -264,7 +264,7 @@ def test_command_line_limit_wins_and_fails(healthy: Path, capsys) -> None:
 
 def test_latest_workflow_version_sets_the_limits(healthy: Path) -> None:
     newer = "workflow: {name: gate, max_cost: 0.001}\nnodes: [{name: a, prompt: hi}]\n"
-    insert(healthy, workflows=[version("gate", newer, age_days=0.5)])
+    write_rows(healthy, workflows=[version("gate", newer, age_days=0.5)])
     metrics = {m.name: m for m in check(healthy).metrics}
     cost = metrics["run_cost_p95"]
     assert (cost.status, cost.threshold, cost.detail) == ("FAIL", 0.001, "limit from max_cost")
@@ -286,7 +286,7 @@ def unhealthy(home: Path) -> Path:
             gate_node(run_id, i + 1, "c", node_type="code", cost_usd=0.0, provider=None),
             gate_node(run_id, i + 1, "d"),
         ]
-    insert(home, runs, nodes)
+    write_rows(home, runs, nodes)
     return home
 
 
@@ -327,8 +327,8 @@ def test_check_without_runs(home: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_workflows_are_judged_apart(unhealthy: Path) -> None:
-    solo = node_row("x1", "solo", D1, workflow="other", cost_usd=0.3)
-    insert(unhealthy, runs=[run_row("x1", D1, 0.3, workflow="other")], nodes=[solo])
+    solo = make_node("x1", "solo", D1, workflow="other", cost_usd=0.3)
+    write_rows(unhealthy, runs=[make_run("x1", D1, 0.3, workflow="other")], nodes=[solo])
     metrics = {m.label: m for m in check(unhealthy).metrics}
     assert metrics["success rate"].detail == "19 of 21 runs succeeded"
     assert metrics["node time share [gate]"].status == "FAIL"
@@ -369,7 +369,7 @@ def test_check_judges_real_or_simulated_runs_alone(healthy: Path, capsys) -> Non
         for i in range(10)
         for name in "abcde"
     ]
-    insert(healthy, runs, nodes)
+    write_rows(healthy, runs, nodes)
     assert main(["check"]) == 1
     assert "(30 runs, 150 node executions)" in capsys.readouterr().out
     assert main(["check", "--simulated", "exclude"]) == 0

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
-from test_reports_cost import D1, insert, node_row, run_row
+from helpers import D1, make_node, make_run, write_rows
 
 from core.analytics import cost
 from core.analytics.check import check
@@ -23,6 +23,7 @@ from core.analytics.cost import cost_report
 from core.analytics.filters import Where, node_days
 from core.analytics.reprice import reprice
 from core.analytics.window import utc_now, window
+from core.settings import DB_FILE
 from core.telemetry import get_store
 from core.telemetry.tables import ROLLUP_COLUMNS, rollup_current, rollup_select
 
@@ -31,13 +32,13 @@ DAY = datetime(2026, 3, 10)
 
 def stored(home: Path) -> list[tuple]:
     """node_daily as it is on disk, read around the store (which would recount a stale one)."""
-    with duckdb.connect(str(home / "telemetry.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(home / DB_FILE), read_only=True) as con:
         return con.execute("SELECT * FROM node_daily ORDER BY ALL").fetchall()
 
 
 def recount(home: Path) -> list[tuple]:
     """What node_daily should hold: node_runs counted from scratch."""
-    with duckdb.connect(str(home / "telemetry.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(home / DB_FILE), read_only=True) as con:
         return con.execute(f"SELECT * FROM ({rollup_select('node_runs')}) ORDER BY ALL").fetchall()
 
 
@@ -112,7 +113,7 @@ def test_bulk_load_adds_its_rows_in_the_same_transaction(home: Path) -> None:
 
 
 def test_an_older_database_gets_its_rollup_once(home: Path) -> None:
-    with duckdb.connect(str(home / "telemetry.duckdb")) as con:
+    with duckdb.connect(str(home / DB_FILE)) as con:
         con.execute(
             "CREATE TABLE node_runs (run_id VARCHAR, node VARCHAR, node_type VARCHAR,"
             " started_at TIMESTAMP, cost_usd DOUBLE, attempts INTEGER)"
@@ -129,7 +130,7 @@ def test_an_older_database_gets_its_rollup_once(home: Path) -> None:
 
 
 def test_a_rollup_of_another_definition_is_rebuilt(home: Path) -> None:
-    with duckdb.connect(str(home / "telemetry.duckdb")) as con:
+    with duckdb.connect(str(home / DB_FILE)) as con:
         con.execute("CREATE TABLE node_runs (run_id VARCHAR, started_at TIMESTAMP)")
         con.execute("INSERT INTO node_runs VALUES ('r1', ?)", [DAY])
         con.execute("CREATE TABLE node_daily (day DATE, node_rows BIGINT)")
@@ -143,12 +144,18 @@ def test_a_rollup_of_another_definition_is_rebuilt(home: Path) -> None:
 
 
 def test_writes_around_the_store_are_noticed_and_recounted(home: Path) -> None:
-    insert(home, nodes=[node_row("r1", "a", D1, cost_usd=0.5)])  # straight into node_runs
-    with duckdb.connect(str(home / "telemetry.duckdb"), read_only=True) as con:
+    get_store(home).query("SELECT 1")  # creates the schema
+    with duckdb.connect(str(home / DB_FILE)) as con:  # straight into node_runs
+        con.execute(
+            "INSERT INTO node_runs (run_id, node, node_type, started_at, cost_usd)"
+            " VALUES ('r1', 'a', 'llm', ?, 0.5)",
+            [D1],
+        )
+    with duckdb.connect(str(home / DB_FILE), read_only=True) as con:
         assert not rollup_current(con)
     assert get_store(home).query("SELECT sum(cost_usd) FROM node_daily") == [(0.5,)]
     assert stored(home) == recount(home)
-    with duckdb.connect(str(home / "telemetry.duckdb")) as con:
+    with duckdb.connect(str(home / DB_FILE)) as con:
         con.execute("DELETE FROM node_runs")
     assert get_store(home).query("SELECT count(*) FROM node_daily") == [(0,)]
 
@@ -165,7 +172,7 @@ def test_node_days_is_exact_for_windows_that_cut_days(home: Path) -> None:
     rng = random.Random(7)
     start = DAY - timedelta(days=3)
     nodes = [
-        node_row(
+        make_node(
             f"r{i}",
             rng.choice("abc"),
             start + timedelta(minutes=rng.randrange(6 * 24 * 60)),
@@ -175,7 +182,7 @@ def test_node_days_is_exact_for_windows_that_cut_days(home: Path) -> None:
         )
         for i in range(300)
     ]
-    insert(home, nodes=nodes)
+    write_rows(home, nodes=nodes)
     figures = (
         "coalesce(sum(node_rows), 0), coalesce(sum(cost_usd), 0),"
         " coalesce(sum(input_tokens), 0), coalesce(sum(node_rows) FILTER (WHERE priced), 0)"
@@ -195,10 +202,10 @@ def test_node_days_is_exact_for_windows_that_cut_days(home: Path) -> None:
 
 
 def test_reports_read_their_breakdowns_from_the_rollup(home: Path) -> None:
-    nodes = [node_row("r1", name, D1, cost_usd=0.5, model="house-model") for name in "ab"]
-    insert(home, [run_row("r1", D1, 1.0)], nodes)
+    nodes = [make_node("r1", name, D1, cost_usd=0.5, model="house-model") for name in "ab"]
+    write_rows(home, [make_run("r1", D1, 1.0)], nodes)
     assert cost_report(home).real.node_cost_usd == 1.0
-    with duckdb.connect(str(home / "telemetry.duckdb")) as con:
+    with duckdb.connect(str(home / DB_FILE)) as con:
         # Its row count unchanged, the rollup stays as it is: what the reports show is it.
         con.execute("UPDATE node_daily SET cost_usd = cost_usd * 4 WHERE node = 'a'")
     assert cost_report(home).real.by_node[0].cost_usd == 2.0
@@ -216,10 +223,10 @@ def test_caching_is_looked_for_on_the_costliest_nodes(
     runs, nodes = [], []
     for i in range(5):
         at = D1 + timedelta(minutes=i)
-        runs.append(run_row(f"r{i}", at, 0.75))
+        runs.append(make_run(f"r{i}", at, 0.75))
         for name, price, request in (("big", 0.5, f"q{i}"), ("small", 0.25, "same")):
             nodes.append(
-                node_row(
+                make_node(
                     f"r{i}",
                     name,
                     at,
@@ -229,7 +236,7 @@ def test_caching_is_looked_for_on_the_costliest_nodes(
                     request_hash=request,
                 )
             )
-    insert(home, runs, nodes)
+    write_rows(home, runs, nodes)
     monkeypatch.setattr(cost, "REPEAT_NODES", 1)
     assert cost_report(home).real.recommendation.kind == "review_node"
     monkeypatch.setattr(cost, "REPEAT_NODES", 2)

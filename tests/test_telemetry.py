@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from core import telemetry
+from core.settings import DB_FILE
 from core.telemetry import INTERRUPTED_ERROR, TelemetryStore, get_store
 from core.telemetry.store import is_lock_error
 
@@ -258,12 +259,12 @@ def test_reader_creates_the_database(home: Path) -> None:
     assert store.query_df("SELECT * FROM node_runs").columns.tolist() == list(
         telemetry.NODE_RUNS_COLUMNS
     )
-    assert store.db_path == home / "telemetry.duckdb"
+    assert store.db_path == home / DB_FILE
     assert not store.spool.exists()  # a reader leaves no writer directory behind
 
 
 def test_older_database_gains_new_columns(home: Path) -> None:
-    con = duckdb.connect(str(home / "telemetry.duckdb"))
+    con = duckdb.connect(str(home / DB_FILE))
     con.execute("CREATE TABLE runs (run_id VARCHAR, status VARCHAR)")
     con.execute("INSERT INTO runs VALUES ('old', 'success')")
     con.close()

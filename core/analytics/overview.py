@@ -1,4 +1,4 @@
-"""The home page's figures: recent runs and this week's spend, real and simulated apart."""
+"""The home page's figures: this week's spend, real and simulated apart."""
 
 from __future__ import annotations
 
@@ -37,24 +37,3 @@ def week_spend(home: Path) -> WeekSpend:
     return WeekSpend(
         int(row[0]), float(row[1]), float(row[2]), int(row[3]), float(row[4]), int(row[5])
     )
-
-
-def recent_runs(home: Path, limit: int = 10) -> list[dict[str, object]]:
-    rows = get_store(home).query(
-        """
-        SELECT run_id, workflow, status, started_at, duration_ms, cost_usd, simulated, error
-        FROM runs ORDER BY started_at DESC LIMIT ?
-        """,
-        [limit],
-    )
-    keys = (
-        "run_id",
-        "workflow",
-        "status",
-        "started_at",
-        "duration_ms",
-        "cost_usd",
-        "simulated",
-        "error",
-    )
-    return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -64,31 +64,6 @@ def choices(home: str | Path | None = None) -> Choices:
 
 
 @dataclass(frozen=True)
-class RunSummary:
-    run_id: str
-    started_at: datetime
-    status: str
-    duration_ms: float | None
-    cost_usd: float | None
-    simulated: bool
-
-
-def recent_runs(
-    home: str | Path | None, workflow: str, simulated: bool | None = None, limit: int = 100
-) -> list[RunSummary]:
-    """A workflow's latest finished runs, for picking one to profile."""
-    where = Where().add("workflow = ?", workflow).add(FINISHED_RUN)
-    if simulated is not None:
-        where.add("coalesce(simulated, false) = ?", simulated)
-    rows = get_store(data_home(home)).query(
-        "SELECT run_id, started_at, status, duration_ms, cost_usd, coalesce(simulated, false)"
-        f" FROM runs WHERE {where.sql} ORDER BY started_at DESC LIMIT ?",
-        [*where.params, limit],
-    )
-    return [RunSummary(*row) for row in rows]
-
-
-@dataclass(frozen=True)
 class Version:
     workflow_hash: str
     runs: int

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import altair as alt
 import pandas as pd
-import streamlit as st
 
 from core.analytics.compare import Comparison, MetricDelta
 from core.analytics.cost import Breakdown, CostReport, CostSection, Delta
@@ -38,7 +37,7 @@ GAP = 0.15  # share of a period left blank between two stacked bars
 
 
 @dataclass(frozen=True)
-class Metric:
+class Headline:
     """One headline figure, as st.metric takes it (and the HTML export draws it)."""
 
     label: str
@@ -46,35 +45,6 @@ class Metric:
     delta: str | None = None
     delta_color: str = "normal"  # normal | inverse (a rise is bad) | off (neither)
     help: str | None = None
-
-
-def columns(frame: pd.DataFrame) -> dict[str, object]:
-    """st.dataframe column settings: shares as bars, counts with thousands separators."""
-    config: dict[str, object] = {}
-    for name in frame.columns:
-        if name == SHARE:
-            config[name] = st.column_config.ProgressColumn(
-                SHARE, format="percent", min_value=0.0, max_value=1.0
-            )
-        elif pd.api.types.is_integer_dtype(frame[name]):
-            config[name] = st.column_config.NumberColumn(name, format="localized")
-    return config
-
-
-def show_metrics(metrics: Sequence[Metric]) -> None:
-    """A row of bordered st.metric cards, each as wide as its figure: in equal columns a
-    long figure such as $0.000074 would be cut short."""
-    with st.container(horizontal=True):
-        for metric in metrics:
-            st.metric(
-                metric.label,
-                metric.value,
-                metric.delta,
-                delta_color=metric.delta_color,
-                help=metric.help,
-                border=True,
-                width="content",
-            )
 
 
 def _money_format(top: float) -> str:
@@ -108,13 +78,13 @@ def no_runs(report: CostReport, kind: str = "") -> str:
     return f"No {runs} {Window(report.start, report.end, report.days).phrase}."
 
 
-def section_metrics(section: CostSection, compared_with: str) -> list[Metric]:
+def section_metrics(section: CostSection, compared_with: str) -> list[Headline]:
     """Totals of one kind of spend with their change against the previous period
     (`compared_with`, as `versus` names it)."""
     runs, previous = section.runs, section.previous
     kind = "simulated " if section.simulated else ""
     return [
-        Metric(
+        Headline(
             "Total spend",
             money(runs.total_cost_usd or 0),
             _money_delta(section.cost_delta),
@@ -122,26 +92,26 @@ def section_metrics(section: CostSection, compared_with: str) -> list[Metric]:
             f"What the {kind}runs in this period cost, {money(previous.total_cost_usd or 0)} "
             f"in the {compared_with}.",
         ),
-        Metric(
+        Headline(
             "Runs",
             count(runs.executions),
             _count_delta(section.executions_delta),
             "off",
             f"Finished {kind}runs; {count(previous.executions)} in the {compared_with}.",
         ),
-        Metric(
+        Headline(
             "Average per run",
             money(runs.average_cost_usd),
             _money_delta(section.average_delta),
             "inverse",
             "Mean cost of the runs that had a price.",
         ),
-        Metric(
+        Headline(
             "Most expensive run",
             money(runs.max_cost_usd),
             help=f"The cheapest run cost {money(runs.min_cost_usd)}.",
         ),
-        Metric(
+        Headline(
             "Cache savings",
             money(section.cache_savings_usd),
             help=f"{count(section.cache_hits)} calls answered from the cache for $0: what "
@@ -332,26 +302,26 @@ def breakdown_table(items: Sequence[Breakdown], dimension: str) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- profile
 
 
-def profile_metrics(result: Profile) -> list[Metric]:
+def profile_metrics(result: Profile) -> list[Headline]:
     runs = len(result.runs)
     wall = result.duration_ms
     return [
-        Metric("Runs profiled", count(runs), help="Means and percentiles are over these runs."),
-        Metric("Mean run time", f"{wall / 1000:,.2f} s", help="Wall time from start to end."),
-        Metric(
+        Headline("Runs profiled", count(runs), help="Means and percentiles are over these runs."),
+        Headline("Mean run time", f"{wall / 1000:,.2f} s", help="Wall time from start to end."),
+        Headline(
             "Mean cost per run",
             money(result.cost_usd),
             help=f"{count(result.unpriced_calls)} unpriced calls are not included."
             if result.unpriced_calls
             else "Priced calls only; cache hits cost $0.",
         ),
-        Metric(
+        Headline(
             "Critical path",
             f"{result.critical_path_ms / 1000:,.2f} s",
             help=" → ".join(result.critical_path)
             + ": the chain of nodes that sets the run's length.",
         ),
-        Metric(
+        Headline(
             "Parallelism",
             f"{result.average_parallelism:.1f} of {result.max_parallelism}",
             help="Nodes busy on average over the run, of the most the DAG lets run at once.",

@@ -27,7 +27,7 @@ import vl_convert
 from core.analytics.cost import CostReport, CostSection
 from core.analytics.spend import SpendSeries
 from core.app import charts
-from core.app.charts import Metric
+from core.app.charts import Headline
 
 CHART_WIDTH = 880  # px: the content column, less the legend
 
@@ -91,7 +91,7 @@ def _section(
     return parts
 
 
-def _metrics(metrics: Sequence[Metric]) -> str:
+def _metrics(metrics: Sequence[Headline]) -> str:
     cards = []
     for metric in metrics:
         delta = ""
@@ -105,7 +105,7 @@ def _metrics(metrics: Sequence[Metric]) -> str:
     return f'<div class="metrics">{"".join(cards)}</div>'
 
 
-def _tone(metric: Metric) -> str:
+def _tone(metric: Headline) -> str:
     """The colour st.metric gives a delta: a rise is good, bad (inverse) or neither (off)."""
     if metric.delta_color == "off" or not metric.delta:
         return "neutral"

@@ -8,11 +8,10 @@ from pathlib import Path
 import streamlit as st
 
 from core.resources import EXAMPLE_WORKFLOWS
-from core.settings import data_home
+from core.settings import WORKFLOWS_DIR, data_home
 from core.telemetry import get_store
 
 PROVIDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
-WORKFLOWS_DIR = "workflows"
 SIMULATE_STATE = "simulate"
 _TOGGLE = "simulate_toggle"
 

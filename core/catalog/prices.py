@@ -10,14 +10,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from typing import Protocol
 
 from core.catalog import litellm_data
 from core.catalog.model_names import SIMULATED, price_keys
-from core.workflow.models import ModelPrice
 
 # Where a bare model name (a simulated node's `model: claude-haiku-4-5`) is looked up when
 # the map lists it only under a provider prefix; first match wins.
 _PREFERRED_PREFIXES = ("openai", "anthropic", "gemini", "vertex_ai", "mistral", "groq")
+
+
+class PriceOverride(Protocol):
+    """A `pricing:` entry of a workflow (USD per million tokens)."""
+
+    input_per_million: float
+    output_per_million: float
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ def _chat_price(key: str) -> Price | None:
 class PriceBook:
     """Looks up prices once per model; the workflow's overrides win over the bundled map."""
 
-    def __init__(self, overrides: Mapping[str, ModelPrice] | None = None) -> None:
+    def __init__(self, overrides: Mapping[str, PriceOverride] | None = None) -> None:
         self._overrides = {
             name: Price(p.input_per_million / 1e6, p.output_per_million / 1e6, f"pricing:{name}")
             for name, p in (overrides or {}).items()

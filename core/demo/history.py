@@ -51,8 +51,9 @@ from core.providers.simulated import (
     model_class,
 )
 from core.resources import EXAMPLE_WORKFLOWS
+from core.settings import DB_FILE
 from core.telemetry import get_store
-from core.telemetry.tables import NODE_RUNS_COLUMNS, RUNS_COLUMNS, WORKFLOWS_COLUMNS
+from core.telemetry.rows import arrow_table, node_row, run_row, workflow_row
 from core.workflow import ResolvedLLM, Workflow, load_workflow, with_models
 from core.workflow.models import CodeNode, LLMNode, SimulateSettings
 from core.workflow.templates import Reference, TemplateValues
@@ -598,33 +599,23 @@ class _HistoryGenerator:
                 if failure is None or node_finish < failure[0]:
                     failure = (node_finish, reason, message)
             self.nodes.append(
-                {
-                    "run_id": run_id,
-                    "node": name,
-                    "node_type": plan.node.type,
-                    "provider": plan.llm.provider if plan.llm else _sandbox_backend(plan.node),
-                    "model": plan.llm.model if plan.llm else None,
-                    "started_at": node_start,
-                    "finished_at": node_finish,
-                    "duration_ms": outcome.duration_us / 1000,
-                    "input_tokens": outcome.input_tokens,
-                    "output_tokens": outcome.output_tokens,
-                    "cost_usd": outcome.cost_usd,
-                    "cache_hit": outcome.cache_hit,
-                    "cache_enabled": plan.cache_ttl is not None,
-                    "saved_cost_usd": outcome.saved_cost_usd,
-                    "attempts": outcome.attempts,
-                    "status": outcome.status,
-                    "error": outcome.error,
-                    "workflow": workflow.name,
-                    "workflow_hash": workflow.hash,
-                    "simulated": True,
-                    "request_hash": outcome.request_hash,
-                    "queue_ms": 0.0,
-                    "cpu_seconds": outcome.cpu_seconds,
-                    "peak_memory_mb": outcome.peak_memory_mb,
-                    "exit_reason": "ok" if plan.llm is None else None,
-                }
+                node_row(
+                    outcome,
+                    run_id=run_id,
+                    node=name,
+                    node_type=plan.node.type,
+                    provider=plan.llm.provider if plan.llm else _sandbox_backend(plan.node),
+                    model=plan.llm.model if plan.llm else None,
+                    started_at=node_start,
+                    finished_at=node_finish,
+                    duration_ms=outcome.duration_us / 1000,
+                    cache_enabled=plan.cache_ttl is not None,
+                    workflow=workflow.name,
+                    workflow_hash=workflow.hash,
+                    simulated=True,
+                    queue_ms=0.0,
+                    exit_reason="ok" if plan.llm is None else None,
+                )
             )
         # The engine's totals: cost counts calls made, and is unknown only when none of them
         # had a price.
@@ -637,29 +628,29 @@ class _HistoryGenerator:
         duration_us = finish_us + round(self.rng.uniform(*ENGINE_OVERHEAD_MS) * 1000)
         tags = {DEMO_TAG[0]: DEMO_TAG[1], "team": scenario.team or self.rng.choice(TEAMS)}
         self.runs.append(
-            {
-                "run_id": run_id,
-                "workflow": workflow.name,
-                "workflow_hash": workflow.hash,
-                "started_at": start_us,
-                "finished_at": start_us + duration_us,
-                "duration_ms": duration_us / 1000,
-                "status": failure[1] if failure else "success",
-                "input_tokens": sum(o.input_tokens for o in ran.values()),
-                "output_tokens": sum(o.output_tokens for o in ran.values()),
-                "cost_usd": sum(priced) if priced or not called else None,
-                "simulated": True,
-                "experiment": scenario.experiment,
-                "variant": scenario.variant,
-                "error": failure[2] if failure else None,
-                "tags": json.dumps(tags),
-                "inputs": json.dumps(inputs),
-                "unpriced_calls": len(called) - len(priced),
-                "cache_hits": sum(o.cache_hit for o in ran.values()),
-                "saved_cost_usd": sum(o.saved_cost_usd or 0.0 for o in ran.values()),
-                "node_count": len(workflow.nodes),
-                "workflow_file": workflow.filename,
-            }
+            run_row(
+                run_id=run_id,
+                workflow=workflow.name,
+                workflow_hash=workflow.hash,
+                started_at=start_us,
+                finished_at=start_us + duration_us,
+                duration_ms=duration_us / 1000,
+                status=failure[1] if failure else "success",
+                input_tokens=sum(o.input_tokens for o in ran.values()),
+                output_tokens=sum(o.output_tokens for o in ran.values()),
+                cost_usd=sum(priced) if priced or not called else None,
+                simulated=True,
+                experiment=scenario.experiment,
+                variant=scenario.variant,
+                error=failure[2] if failure else None,
+                tags=json.dumps(tags),
+                inputs=json.dumps(inputs),
+                unpriced_calls=len(called) - len(priced),
+                cache_hits=sum(o.cache_hit for o in ran.values()),
+                saved_cost_usd=sum(o.saved_cost_usd or 0.0 for o in ran.values()),
+                node_count=len(workflow.nodes),
+                workflow_file=workflow.filename,
+            )
         )
 
 
@@ -752,30 +743,6 @@ def _scenarios(workflows: Iterable[Workflow]) -> dict[str, list[_Scenario]]:
     return scenarios
 
 
-_ARROW_TYPES = {
-    "VARCHAR": pa.string(),
-    "TIMESTAMP": pa.timestamp("us"),
-    "DOUBLE": pa.float64(),
-    "BIGINT": pa.int64(),
-    "INTEGER": pa.int32(),
-    "BOOLEAN": pa.bool_(),
-}
-
-
-def _table(rows: list[dict[str, Any]], columns: dict[str, str]) -> pa.Table:
-    """Rows as an Arrow table typed like the telemetry schema (timestamps given in epoch µs)."""
-    names = list(rows[0]) if rows else []
-    arrays = []
-    for name in names:
-        values = [row[name] for row in rows]
-        sql_type = columns[name]
-        if sql_type == "TIMESTAMP":
-            arrays.append(pa.array(values, pa.int64()).cast(pa.timestamp("us")))
-        else:
-            arrays.append(pa.array(values, _ARROW_TYPES[sql_type]))
-    return pa.table(dict(zip(names, arrays, strict=True)))
-
-
 def generate(
     workflows: Sequence[Workflow],
     *,
@@ -791,19 +758,19 @@ def generate(
     generator.generate(days, runs_per_day, now)
     first_seen = now - timedelta(days=days)
     workflow_rows = [
-        {
-            "workflow_hash": workflow.hash,
-            "workflow": workflow.name,
-            "workflow_file": workflow.filename,
-            "source": workflow.source,
-            "first_seen": _epoch_us(first_seen),
-        }
+        workflow_row(
+            workflow_hash=workflow.hash,
+            workflow=workflow.name,
+            workflow_file=workflow.filename,
+            source=workflow.source,
+            first_seen=_epoch_us(first_seen),
+        )
         for workflow in workflows
     ]
     return {
-        "runs": _table(generator.runs, RUNS_COLUMNS),
-        "node_runs": _table(generator.nodes, NODE_RUNS_COLUMNS),
-        "workflows": _table(workflow_rows, WORKFLOWS_COLUMNS),
+        "runs": arrow_table("runs", generator.runs),
+        "node_runs": arrow_table("node_runs", generator.nodes),
+        "workflows": arrow_table("workflows", workflow_rows),
     }
 
 
@@ -879,7 +846,6 @@ def describe(summary: DemoSummary, home: Path) -> str:
             f"'{EXPERIMENT.name}' ({' vs '.join(label for label, _ in EXPERIMENT.variants)})"
         )
     lines.append(
-        f"  all marked simulated and tagged {DEMO_TAG[0]}={DEMO_TAG[1]}, in "
-        f"{home / 'telemetry.duckdb'}"
+        f"  all marked simulated and tagged {DEMO_TAG[0]}={DEMO_TAG[1]}, in {home / DB_FILE}"
     )
     return "\n".join(lines)

@@ -16,9 +16,8 @@ from typing import Any
 
 import diskcache
 
+from core.settings import MEMORY_DIR
 from core.workflow.models import NAME_PATTERN
-
-MEMORY_DIR = "memory"
 
 
 class MemoryStore:

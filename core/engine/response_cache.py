@@ -13,6 +13,8 @@ from pathlib import Path
 
 import diskcache
 
+from core.settings import CACHE_DIR
+
 
 @dataclass(frozen=True)
 class CachedReply:
@@ -42,5 +44,5 @@ def response_cache(home: Path) -> ResponseCache:
     """One open cache per data folder per process (opening one costs milliseconds)."""
     with _lock:
         if home not in _caches:
-            _caches[home] = ResponseCache(home / "cache")
+            _caches[home] = ResponseCache(home / CACHE_DIR)
         return _caches[home]

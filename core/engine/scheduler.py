@@ -33,42 +33,12 @@ from core.providers.base import LLMRequest
 from core.providers.simulated import SimulatedProvider
 from core.settings import data_home
 from core.telemetry import TelemetryStore, get_store
+from core.telemetry.rows import node_row, run_row, workflow_row
 from core.workflow import Workflow, load_workflow
 from core.workflow.models import CodeNode, LLMNode
 from core.workflow.templates import TemplateValues
 
 EventHandler = Callable[[str, Mapping[str, Any]], None]
-
-
-def _node_row(run: _Run, node: NodeResult) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "node": node.name,
-        "node_type": node.node_type,
-        "provider": node.provider,
-        "model": node.model,
-        "started_at": node.started_at,
-        "finished_at": node.finished_at,
-        "duration_ms": node.duration_ms,
-        "input_tokens": node.input_tokens,
-        "output_tokens": node.output_tokens,
-        "cost_usd": node.cost_usd,
-        "cache_hit": node.cache_hit,
-        "cache_enabled": node.cache_enabled,
-        "saved_cost_usd": node.saved_cost_usd,
-        "attempts": node.attempts,
-        "status": node.status,
-        "error": node.error,
-        "workflow": run.workflow.name,
-        "workflow_hash": run.workflow.hash,
-        "simulated": node.simulated,
-        "request_hash": node.request_hash,
-        "queue_ms": node.queue_ms,
-        "cpu_seconds": node.cpu_seconds,
-        "peak_memory_mb": node.peak_memory_mb,
-        "exit_reason": node.exit_reason,
-        "stdout": node.stdout,
-    }
 
 
 class _Run:
@@ -146,13 +116,13 @@ class _Run:
         self.started_at = datetime.now(UTC)
         self._clock = time.perf_counter()
         self.store.workflow_seen(
-            {
-                "workflow_hash": self.workflow.hash,
-                "workflow": self.workflow.name,
-                "workflow_file": self.workflow.filename,
-                "source": self.workflow.source,
-                "first_seen": self.started_at,
-            }
+            workflow_row(
+                workflow_hash=self.workflow.hash,
+                workflow=self.workflow.name,
+                workflow_file=self.workflow.filename,
+                source=self.workflow.source,
+                first_seen=self.started_at,
+            )
         )
         self.store.run_started(self._run_row("running"))
         roots = [name for name, count in self._waiting.items() if count == 0]
@@ -256,7 +226,15 @@ class _Run:
 
     def _record(self, result: NodeResult) -> None:
         self.results[result.name] = result
-        self.store.node_finished(_node_row(self, result))
+        self.store.node_finished(
+            node_row(
+                result,
+                run_id=self.run_id,
+                node=result.name,
+                workflow=self.workflow.name,
+                workflow_hash=self.workflow.hash,
+            )
+        )
         self._emit("node_finished", result.name, result)
 
     def _emit(self, kind: str, node: str, result: NodeResult | None = None) -> None:
@@ -281,26 +259,29 @@ class _Run:
 
     def _run_row(self, status: str) -> dict[str, Any]:
         """The runs row; a 'running' row carries no totals, so none can outlive the final ones."""
-        row: dict[str, Any] = {
-            "run_id": self.run_id,
-            "workflow": self.workflow.name,
-            "workflow_hash": self.workflow.hash,
-            "started_at": self.started_at,
-            "status": status,
-            "simulated": self.is_simulated,
-            "experiment": self.experiment,
-            "variant": self.variant,
-            "tags": json.dumps(self.tags) if self.tags else None,
-            "inputs": json.dumps(self.inputs, default=str),
-            "node_count": len(self.workflow.nodes),
-            "workflow_file": self.workflow.filename,
-        }
+        totals: dict[str, Any] = {}
         if status != "running":
-            row.update(self.final_totals)
-            row["finished_at"] = self.finished_at
-            row["duration_ms"] = self.duration_ms
-            row["error"] = self.failure if status != "success" else None
-        return row
+            totals = {
+                **self.final_totals,
+                "finished_at": self.finished_at,
+                "duration_ms": self.duration_ms,
+                "error": self.failure if status != "success" else None,
+            }
+        return run_row(
+            run_id=self.run_id,
+            workflow=self.workflow.name,
+            workflow_hash=self.workflow.hash,
+            started_at=self.started_at,
+            status=status,
+            simulated=self.is_simulated,
+            experiment=self.experiment,
+            variant=self.variant,
+            tags=json.dumps(self.tags) if self.tags else None,
+            inputs=json.dumps(self.inputs, default=str),
+            node_count=len(self.workflow.nodes),
+            workflow_file=self.workflow.filename,
+            **totals,
+        )
 
     @property
     def models(self) -> set[tuple[str, str]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from core.settings import DB_FILE, SPOOL_DIR
 from core.telemetry import spool, tables
 from core.telemetry.spool import Orphan, Writer
 
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("core.telemetry")
 
-DB_FILE = "telemetry.duckdb"
-SPOOL_DIR = "spool"
 
 # Retry budgets (seconds) for a database file another process holds.
 EXIT_BUDGET = 10.0
@@ -84,7 +83,7 @@ class TelemetryStore:
         run_id = row.get("run_id")
         if run_id is not None:
             self._open_runs.add(run_id)
-        self._append({"event": "run_started", **self._origin, **row})
+        self._append({"event": "run_started", **row, **self._origin})
 
     def workflow_seen(self, row: dict) -> None:
         """Records a workflow version (hash, name, file, source) once per process."""

@@ -1,0 +1,99 @@
+"""What several test modules share: telemetry rows written through the real bulk path, the
+command line run as users run it, and the provider key variables no test may see.
+
+Test modules import from here, never from each other.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.analytics.window import utc_now
+from core.settings import HOME_VARIABLE
+from core.telemetry import get_store
+from core.telemetry.rows import arrow_table, node_row, run_row, workflow_row
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "data" / "workflows"
+PROVIDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+NOW = utc_now()
+# Noon yesterday and the day before (UTC): whole days inside a 7-day window whatever the hour.
+D1 = datetime.combine((NOW - timedelta(days=1)).date(), datetime.min.time()) + timedelta(hours=12)
+D2 = D1 - timedelta(days=1)
+
+
+def write_rows(
+    home: Path,
+    runs: Sequence[dict[str, Any]] = (),
+    nodes: Sequence[dict[str, Any]] = (),
+    workflows: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Writes rows in one transaction through `TelemetryStore.bulk_load`, as the demo history
+    is written; columns a row leaves out are NULL."""
+    builders = {"runs": run_row, "node_runs": node_row, "workflows": workflow_row}
+    given = {"runs": runs, "node_runs": nodes, "workflows": workflows}
+    tables = {
+        table: arrow_table(table, [builders[table](**row) for row in rows])
+        for table, rows in given.items()
+        if rows
+    }
+    get_store(home).bulk_load(tables)
+
+
+def make_run(run_id: str, at: datetime, cost: float | None, **extra: Any) -> dict[str, Any]:
+    """A finished, successful real run of `digest` unless `extra` says otherwise."""
+    return {
+        "run_id": run_id,
+        "workflow": "digest",
+        "started_at": at,
+        "duration_ms": 1000.0,
+        "status": "success",
+        "cost_usd": cost,
+        "simulated": False,
+    } | extra
+
+
+def make_node(run_id: str, node: str, at: datetime, **extra: Any) -> dict[str, Any]:
+    """One successful real gpt-4o call of `digest` unless `extra` says otherwise."""
+    return {
+        "run_id": run_id,
+        "node": node,
+        "node_type": "llm",
+        "provider": "openai",
+        "model": "gpt-4o",
+        "started_at": at,
+        "duration_ms": 100.0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": 0.0,
+        "cache_hit": False,
+        "cache_enabled": False,
+        "attempts": 1,
+        "status": "success",
+        "workflow": "digest",
+        "simulated": False,
+    } | extra
+
+
+def cli(
+    *args: str, home: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`configurable-agents ARGS...` in a process of its own, on `home`, with no provider key
+    unless `env` gives one."""
+    base = {k: v for k, v in os.environ.items() if k not in PROVIDER_KEYS}
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**base, HOME_VARIABLE: str(home), **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
