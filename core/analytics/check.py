@@ -1,31 +1,8 @@
-"""`configurable-agents check`: a CI gate over the recorded runs of a window.
+"""`check`: a CI gate over the recorded runs of a window, metric by metric.
 
-Metrics and their thresholds:
-
-- success rate of finished runs > 95 %;
-- error rate < 5 %: node executions (LLM and code) that failed or timed out;
-- timeout rate < 1 % of node executions;
-- cache hit rate > 70 % over node executions that ran with their cache enabled;
-- node time share and node cost share, per workflow: no node above 20 % of the workflow's
-  summed node time, or 50 % of its node cost. A workflow of n nodes cannot split evenly
-  below 1/n, so a three-node workflow would fail the 20 % rule however balanced it is; a
-  node therefore fails when its share exceeds the larger of the threshold and twice an
-  even share (the profile report's "twice the average node"), and the line says which.
-  Workflows with fewer than three such nodes are SKIP: no node can exceed twice an even
-  share of one or two;
-- p95 cost and p95 duration of runs, per workflow, against --max-run-cost and
-  --max-run-latency-ms, else the newest recorded version's `targets:` (and `max_cost`, the
-  per-run budget, for cost).
-
-A metric with nothing to judge (no cache-enabled executions, no limit, no priced run) is
-SKIP, which never fails the gate. With no runs in the window every metric is SKIP and the
-exit is 0: the gate judges what was recorded and cannot tell a quiet week from a broken
-pipeline, so a pipeline that must have data should run the workflow (`run --simulate`)
-before checking. Exit 1 on any FAIL, else 0; also 1 when the telemetry database stays
-locked by other processes, since a gate that could not look must not pass.
-
-`--simulated exclude` judges real runs only (a gate on production traffic), `only` the
-simulated ones. Node figures come from the daily rollup (see `common.node_days`).
+The metrics and thresholds are in docs/cli.md. A metric with nothing to judge is SKIP,
+which never fails the gate: it judges what was recorded and cannot tell a quiet week from a
+broken pipeline. Node figures come from the daily rollup (see `filters.node_days`).
 """
 
 from __future__ import annotations

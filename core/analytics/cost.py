@@ -1,20 +1,10 @@
 """Where the money went: spend by provider, model, node, workflow and day, with one concrete
 recommendation backed by the recorded tokens.
 
-Figures come from two tables on purpose. Executions and the per-execution total, average,
-min and max come from `runs`, one row per finished run, so they match what each run
-reported. The breakdowns come from the node rows that started in the window, and their
-shares are of the sum of those rows, so every breakdown adds up to 100 %. With a provider or
-model filter the per-execution figures are that provider's or model's part of each run.
-
-The breakdowns read the daily rollup of node rows (`node_daily`): a window of the last N days
-is N whole UTC days, so it costs milliseconds whatever the history's size; a datetime range
-that cuts a day reads that part of it from `node_runs` (see `common.node_days`).
-
-Simulated spend is what the simulated calls would have cost on the models they stand in
-for: useful for estimates, but not money spent, so it gets its own section and is never
-added to real spend; either section can be left out. A model without a known price is never
-counted as $0: its calls are counted and named instead.
+Per-execution figures come from `runs`, so they match what each run reported; breakdowns
+come from node rows (the daily rollup, see `filters.node_days`), so each adds up to 100 %.
+Simulated spend is a section of its own, never added to real spend, and a model without a
+known price is never counted as $0.
 """
 
 from __future__ import annotations

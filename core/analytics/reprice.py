@@ -5,7 +5,7 @@ is taken over calls whose actual cost is known: a call of an unpriced model has 
 cost but nothing to compare it with, so it is counted apart rather than compared with $0.
 Real and simulated calls are totalled apart, as in the cost report, and either can be left
 out. New prices come from the bundled price map, or from the workflow's `pricing:` when one
-workflow is chosen. The calls are counted from the daily rollup (see `common.node_days`).
+workflow is chosen. The calls are counted from the daily rollup (see `filters.node_days`).
 """
 
 from __future__ import annotations

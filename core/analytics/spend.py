@@ -4,7 +4,7 @@ their pickers offer, spend over time split by one dimension, and per-node latenc
 Each is an aggregate query, so what reaches pandas and the charts is at most a few thousand
 rows however long the history (Altair refuses more than 5,000, and a browser should not draw
 them anyway). Spend over time reads exactly the rows `cost_report` reads (LLM node rows of
-the window, from the daily rollup through `common.node_days`, with the same filters), so its
+the window, from the daily rollup through `filters.node_days`, with the same filters), so its
 bars add up to the report's breakdowns.
 """
 

@@ -43,6 +43,10 @@ def streamlit_command(port: int) -> list[str]:
         "false",
         "--client.toolbarMode",
         "minimal",  # no "Deploy" button: this app runs where its data is
+        # The product's pages do not change while it runs; watching the folder (a virtualenv
+        # and a data folder of thousands of files beside it) only overflows inotify.
+        "--server.fileWatcherType",
+        "none",
     ]
 
 

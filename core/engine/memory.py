@@ -1,4 +1,4 @@
-"""Namespaced key-value memory that outlives runs (SPEC §2 `memory:`).
+"""Namespaced key-value memory that outlives runs (`memory:` in docs/workflow-format.md).
 
 Each namespace is a diskcache store of its own under `<data folder>/memory/<namespace>`:
 SQLite underneath makes it safe across threads and processes, entries expire by TTL, and

@@ -86,8 +86,8 @@ def _connect() -> tuple[DockerClient, int]:
         import requests
     except ImportError as exc:
         raise SandboxUnavailable(
-            "sandbox.backend: docker needs the docker Python package: pip install docker, "
-            "or use sandbox.backend: process"
+            "sandbox.backend: docker needs the docker extra: pip install "
+            "'configurable-agents[docker]', or use sandbox.backend: process"
         ) from exc
     try:
         client = docker.from_env(max_pool_size=MAX_PARALLEL)

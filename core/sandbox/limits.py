@@ -1,4 +1,4 @@
-"""What a code node may use, from its resource preset (SPEC §2) and overrides."""
+"""What a code node may use, from its resource preset (docs/workflow-format.md) and overrides."""
 
 from __future__ import annotations
 

@@ -1,20 +1,9 @@
-"""The `process` sandbox: a separate OS process with hard limits, isolated by the kernel.
+"""The `process` sandbox: a separate OS process with hard limits, isolated by the kernel
+in new network, mount and PID namespaces under a user id of its own (docs/sandbox.md).
 
-Each code node runs under Linux namespaces set up with util-linux's own tools (no Python
-runs between fork and exec, which is unsafe in a threaded engine):
-
-- a new network namespace with no interface up: no network at all, not even 127.0.0.1,
-  unless the node allows network;
-- a new mount namespace where every mount is read-only except the node's empty working
-  directory, so nothing outside it can be written;
-- a new PID namespace, so killing its first process ends every process the code started,
-  including ones that left the process group;
-- a user id of its own (when the engine runs as root) with limits on address space, CPU time,
-  processes, file size and open files, pinned to the preset's number of CPUs, with an empty
-  environment (no API keys) and stdin closed.
-
-If the host cannot create these namespaces the node is refused with the fix, never run
-unisolated.
+The namespaces are set up with util-linux's own tools so that no Python runs between fork
+and exec, which is unsafe in a threaded engine. A host that cannot create them refuses the
+node with the fix; code never runs unisolated.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The workflow file format (SPEC §2) as pydantic models.
+"""The workflow file format (docs/workflow-format.md) as pydantic models.
 
 Every model forbids unknown keys: a typo such as `promt:` must be an error, never silently
 ignored. Cross-field rules that need the whole document (references, cycles) live in
@@ -30,7 +30,7 @@ class Strict(BaseModel):
 
 
 class SimulateSettings(Strict):
-    """Overrides for the simulated provider's figures (SPEC §3)."""
+    """Overrides for the simulated provider's figures (docs/workflow-format.md)."""
 
     latency_ms: Annotated[float, Field(ge=0)] | None = None
     output_tokens: Annotated[int, Field(ge=1)] | None = None
