@@ -20,6 +20,8 @@ LAYERS: list[set[str]] = [
     {"providers", "sandbox"},
     {"engine"},
     {"analytics"},
+    {"experiments"},
+    {"exporters"},
     {"demo"},
     {"app"},
     {"cli", "__main__"},
