@@ -11,16 +11,17 @@ from core.engine.results import NodeResult
 from core.sandbox.base import Job, Outcome, Sandbox, SandboxUnavailable
 from core.sandbox.limits import Limits
 from core.workflow import Workflow
-from core.workflow.models import CodeNode
+from core.workflow.models import CodeNode, SandboxSettings
 
 _STATUS = {"ok": "success", "timeout": "timeout"}
 
 
-def _sandbox(node: CodeNode) -> Sandbox:
-    if node.sandbox.backend == "docker":
+def sandbox_for(settings: SandboxSettings) -> Sandbox:
+    """The backend `settings` ask for (experiments' python scorers use it too)."""
+    if settings.backend == "docker":
         from core.sandbox.docker_backend import DockerSandbox
 
-        return DockerSandbox(image=node.sandbox.image)
+        return DockerSandbox(image=settings.image)
     from core.sandbox.process_backend import ProcessSandbox
 
     return ProcessSandbox()
@@ -56,7 +57,7 @@ async def run_code_node(
         limits=Limits.from_settings(node.sandbox, node.timeout),
     )
     try:
-        outcome = await _sandbox(node).run(job)
+        outcome = await sandbox_for(node.sandbox).run(job)
     except SandboxUnavailable as exc:
         outcome = Outcome(False, "sandbox_unavailable", error=str(exc))
     if outcome.ok and namespace and before is not None and outcome.memory is not None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from core.catalog.model_names import SIMULATED
-from core.catalog.prices import PriceBook
+from core.catalog.prices import Price, PriceBook
 from core.catalog.tokens import count_message_tokens
 from core.engine import json_output
 from core.engine.budget import Budget, BudgetExceeded, Reservation
 from core.engine.response_cache import CachedReply, ResponseCache
 from core.engine.results import NodeResult
-from core.providers.base import LLMRequest, Provider, ProviderError
+from core.providers.base import LLMRequest, Provider, ProviderError, Reference
 from core.workflow import Workflow
 from core.workflow.models import LLMNode
 from core.workflow.templates import TemplateValues
@@ -34,10 +35,26 @@ class LLMContext:
     semaphore: asyncio.Semaphore
     real: Provider | None
     simulated: Provider
+    # An experiment's cell: its repeat, the right answers it knows (simulated calls only), and
+    # the experiment's budget, which every call reserves on as well as on the run's own.
+    sample: int = 0
+    references: Mapping[str, Reference] = field(default_factory=dict)
+    shared_budget: Budget | None = None
+
+
+# How a call refused by the shared budget says so: the run's error then names it, and an
+# experiment tells its own budget's refusal from a cell's.
+SHARED_BUDGET = "shared budget"
 
 
 def build_request(
-    workflow: Workflow, node: LLMNode, values: TemplateValues, simulated: bool
+    workflow: Workflow,
+    node: LLMNode,
+    values: TemplateValues,
+    simulated: bool,
+    *,
+    sample: int = 0,
+    reference: Reference | None = None,
 ) -> LLMRequest:
     """The call a node would make; raises KeyError when a referenced field is missing."""
     llm = workflow.llm_for(node)
@@ -64,6 +81,8 @@ def build_request(
         timeout=workflow.timeout_for(node),
         simulate=llm.simulate,
         simulated=simulated,
+        sample=sample,
+        reference=reference if simulated else None,
     )
 
 
@@ -100,7 +119,14 @@ async def _execute(
     ctx: LLMContext, node: LLMNode, values: TemplateValues, result: NodeResult, simulated: bool
 ) -> None:
     try:
-        request = build_request(ctx.workflow, node, values, simulated)
+        request = build_request(
+            ctx.workflow,
+            node,
+            values,
+            simulated,
+            sample=ctx.sample,
+            reference=ctx.references.get(node.name),
+        )
     except KeyError as exc:
         result.error = str(exc.args[0])
         return
@@ -114,28 +140,19 @@ async def _execute(
         return
 
     price = ctx.prices.price(request.provider, request.model)
-    reservation: Reservation | None = None
-    if ctx.budget.max_tokens is not None or ctx.budget.max_cost is not None:
-        input_tokens = count_message_tokens(request.provider, request.model, request.messages)
-        worst = input_tokens + request.max_output_tokens
-        worst_cost = price.cost(input_tokens, request.max_output_tokens) if price else None
-        try:
-            reservation = ctx.budget.reserve(worst, worst_cost)
-        except BudgetExceeded as exc:
-            result.status, result.error = "budget_exceeded", str(exc)
-            raise
+    reservations = _reserve(ctx, request, price, result)
     provider = ctx.simulated if simulated else ctx.real
     assert provider is not None, "real provider requested but not configured"
     try:
         reply = await _call_with_retries(ctx, provider, request, result, node)
     except BaseException:
-        if reservation is not None:
-            ctx.budget.settle(reservation, 0, 0.0)
+        for budget, reservation in reservations:
+            budget.settle(reservation, 0, 0.0)
         raise
     result.input_tokens, result.output_tokens = reply.input_tokens, reply.output_tokens
     result.cost_usd = price.cost(reply.input_tokens, reply.output_tokens) if price else None
-    if reservation is not None:
-        ctx.budget.settle(reservation, reply.input_tokens + reply.output_tokens, result.cost_usd)
+    for budget, reservation in reservations:
+        budget.settle(reservation, reply.input_tokens + reply.output_tokens, result.cost_usd)
     try:
         result.output = decode_output(node, reply.text)
     except ValueError as exc:
@@ -145,6 +162,32 @@ async def _execute(
     if caching and ctx.cache is not None:
         cached = CachedReply(reply.text, reply.input_tokens, reply.output_tokens, result.cost_usd)
         ctx.cache.put(key, cached, node.cache.ttl if node.cache else None)
+
+
+def _reserve(
+    ctx: LLMContext, request: LLMRequest, price: Price | None, result: NodeResult
+) -> list[tuple[Budget, Reservation]]:
+    """Book the call's worst case on the run's budget and on the shared one, or on neither:
+    a refusal by either releases what the other had booked and stops the node."""
+    limited = ctx.budget.max_tokens is not None or ctx.budget.max_cost is not None
+    if not limited and ctx.shared_budget is None:
+        return []
+    input_tokens = count_message_tokens(request.provider, request.model, request.messages)
+    worst = input_tokens + request.max_output_tokens
+    worst_cost = price.cost(input_tokens, request.max_output_tokens) if price else None
+    reservations: list[tuple[Budget, Reservation]] = []
+    budgets = [(ctx.budget, "")] if limited else []
+    if ctx.shared_budget is not None:
+        budgets.append((ctx.shared_budget, f"{SHARED_BUDGET}: "))
+    for budget, label in budgets:
+        try:
+            reservations.append((budget, budget.reserve(worst, worst_cost)))
+        except BudgetExceeded as exc:
+            for booked, reservation in reservations:
+                booked.settle(reservation, 0, 0.0)
+            result.status, result.error = "budget_exceeded", f"{label}{exc}"
+            raise
+    return reservations
 
 
 def decode_output(node: LLMNode, text: str) -> Any:

@@ -29,7 +29,7 @@ from core.engine.llm_node import LLMContext, run_llm_node
 from core.engine.memory import memory_store
 from core.engine.response_cache import response_cache
 from core.engine.results import NodeResult, RunResult
-from core.providers.base import LLMRequest
+from core.providers.base import LLMRequest, Reference
 from core.providers.simulated import SimulatedProvider
 from core.settings import data_home
 from core.telemetry import TelemetryStore, get_store
@@ -54,6 +54,9 @@ class _Run:
         experiment: str | None,
         variant: str | None,
         on_event: EventHandler | None,
+        sample: int = 0,
+        references: Mapping[str, Reference] | None = None,
+        shared_budget: Budget | None = None,
     ) -> None:
         self.workflow = workflow
         self.inputs = inputs
@@ -77,6 +80,9 @@ class _Run:
             semaphore=asyncio.Semaphore(spec.max_concurrency),
             real=_real_provider() if needs_real else None,
             simulated=SimulatedProvider(),
+            sample=sample,
+            references=references or {},
+            shared_budget=shared_budget,
         )
         self.memory = memory_store(home)
         self.outputs: dict[str, Any] = {}
@@ -299,6 +305,7 @@ class _Run:
             self.is_simulated
             or self.budget.max_tokens is not None
             or (self.budget.max_cost is not None)
+            or self.llm.shared_budget is not None
         )
 
     @property
@@ -386,12 +393,20 @@ async def arun_workflow(
     home: str | os.PathLike[str] | None = None,
     on_event: EventHandler | None = None,
     inputs_from_text: bool = False,
+    sample: int = 0,
+    references: Mapping[str, Reference] | None = None,
+    shared_budget: Budget | None = None,
 ) -> RunResult:
     """Run a workflow; telemetry reaches DuckDB in the background (see core.telemetry).
 
     Raises WorkflowError, InputError or ProviderConfigError before anything runs; a failed,
     over-budget or cancelled run is a RunResult with that status, not an exception (except
     cancellation, which is recorded and then propagates).
+
+    Experiments run each cell through here: `sample` is the repeat (a fresh sample of the
+    same requests), `references` the right answer per node (read by the simulated provider
+    only), and `shared_budget` a budget spanning many runs, which every call reserves on as
+    well as on the run's own.
     """
     if not isinstance(workflow, Workflow):
         workflow = load_workflow(workflow)
@@ -406,6 +421,9 @@ async def arun_workflow(
         experiment=experiment,
         variant=variant,
         on_event=on_event,
+        sample=sample,
+        references=references,
+        shared_budget=shared_budget,
     )
     run.preflight()
     missing = [p for p in run.models if not encoder_loaded(*p)] if run.counts_tokens else []

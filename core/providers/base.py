@@ -11,6 +11,20 @@ import orjson
 from core.workflow.models import SimulateSettings
 
 
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The right answer to a request, known only to the simulation.
+
+    An experiment knows each item's expected answer; a simulated model gives it as often as its
+    class and the item's difficulty make plausible (docs/experiments.md), which is what makes a
+    simulated experiment worth reading. Real providers never see it.
+    """
+
+    answer: Any  # text or a number; for a json node, an object of the fields known
+    choices: tuple[str, ...] = ()  # the wrong answers a model plausibly gives instead
+    item: str = ""  # the dataset item: its difficulty is the same for every variant
+
+
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
 # building a request cost several µs on the engine's hot path.
 @dataclass(slots=True)
@@ -30,6 +44,10 @@ class LLMRequest:
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
 
     simulated: bool = False
+    # An experiment's repeat: a fresh sample of the same request. It reaches the cache key and
+    # the simulation's seed, never a real provider's call.
+    sample: int = 0
+    reference: Reference | None = None  # read by the simulated provider only
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -61,6 +79,11 @@ class LLMRequest:
         if self.simulated:
             settings = self.simulate
             material += [settings.latency_ms, settings.output_tokens, settings.error_rate]
+            if self.reference is not None:
+                reference = self.reference
+                material += [reference.answer, reference.choices, reference.item]
+        if self.sample:  # left out at 0, so keys made before repeats existed still match
+            material.append(self.sample)
         return hashlib.sha256(orjson.dumps(material)).hexdigest()
 
 

@@ -111,11 +111,143 @@ def _subject(messages: list[dict[str, str]]) -> str:
     return text[:80] + ("…" if len(text) > 80 else "")
 
 
+# ---------------------------------------------------------------------------- experiments
+# When an experiment tells the simulation an item's right answer (a Reference), a simulated
+# model gives it with a probability that rises with the model's class and falls with the
+# item's difficulty, on a logit scale: bigger models score higher on average, every model
+# misses hard items more often, and the same item is as hard for every variant (pairing).
+SKILL = {FAST.name: 0.4, STANDARD.name: 1.1, LARGE.name: 1.9}
+MODEL_SPREAD = 0.3  # models of one class differ by up to this much, fixed per model name
+DIFFICULTY_MEAN, DIFFICULTY_SD = 0.2, 1.1  # an item's difficulty, drawn once per item
+# Prompts that show examples or ask for reasoning help, as they tend to with real models.
+FEW_SHOT_BONUS = 0.5
+REASONING_BONUS = 0.3
+_FEW_SHOT = re.compile(r"\bexamples?\b|\be\.g\.", re.IGNORECASE)
+_REASONING = re.compile(r"step by step|think (it )?through|reason carefully", re.IGNORECASE)
+# A prompt asking for the bare answer gets exactly that; any other gets it inside prose.
+_TERSE = re.compile(
+    r"\b(only|just|exactly|one word|single word|nothing else|no explanation)\b", re.IGNORECASE
+)
+NUMBER_ERROR = 0.25  # relative spread of a wrong numeric answer
+FIELD_NOISE = 0.5  # spread of a numeric JSON field (a judge's score) at zero skill
+ANSWER_SPREAD = 0.15  # how much one answer's quality strays from its model's average
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def success_probability(provider: str, model: str, instructions: str, item: str) -> float:
+    """Chance that a simulated `model` answers `item` right, given the prompt's wording."""
+    name = bare_model(provider, model)
+    offset = MODEL_SPREAD * (2 * _uniforms(_digest(name))[0] - 1)
+    bonus = FEW_SHOT_BONUS * bool(_FEW_SHOT.search(instructions)) + REASONING_BONUS * bool(
+        _REASONING.search(instructions)
+    )
+    u = _uniforms(_digest(f"item {item}"))
+    difficulty = DIFFICULTY_MEAN + DIFFICULTY_SD * _normal(u[0], u[1])
+    logit = SKILL[model_class(provider, model).name] + offset + bonus - difficulty
+    return 1 / (1 + math.exp(-logit))
+
+
+def answer_quality(provider: str, model: str, instructions: str, item: str, output: str) -> float:
+    """The quality in [0, 1] a simulated judge perceives in a simulated answer that has no
+    known right answer: its model's chance of success on the item, plus a spread per answer."""
+    u = _uniforms(_digest(f"answer {output}"))
+    p = success_probability(provider, model, instructions, item)
+    return min(1.0, max(0.0, p + ANSWER_SPREAD * _normal(u[0], u[1])))
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _wrong(answer: Any, choices: tuple[str, ...], u: list[float]) -> Any:
+    """A plausible wrong answer: another label, a number that is off, or a partial answer."""
+    number = _as_number(answer)
+    if number is not None:
+        off = number * (1 + NUMBER_ERROR * _normal(u[1], u[2])) or _normal(u[1], u[2])
+        if float(number).is_integer():
+            off = round(off)
+            return int(off if off != number else off + 1)
+        decimals = len(str(answer).rsplit(".", 1)[-1]) if "." in str(answer) else 2
+        return round(off, decimals)
+    others = [choice for choice in choices if choice != answer]
+    if others:
+        return others[int(u[1] * len(others))]
+    words = str(answer).split()
+    if len(words) > 1:
+        del words[int(u[1] * len(words))]
+        return " ".join(words)
+    return "unknown"
+
+
+def _wrong_field(answer: Any, choices: tuple[str, ...], p: float, u: list[float]) -> Any:
+    """A JSON field as a model of success chance `p` reports it: numbers drift (a judge's
+    score in [0, 1] stays there), other values are right with chance p."""
+    if isinstance(answer, int | float) and not isinstance(answer, bool):
+        value = answer + FIELD_NOISE * (1 - p) * _normal(u[1], u[2])
+        return round(min(1.0, max(0.0, value)) if 0 <= answer <= 1 else value, 2)
+    return answer if u[3] < p else _wrong(answer, choices, u)
+
+
+def _reference_answer(request: LLMRequest, seed: str, verbose_tokens: int) -> str:
+    """The reply to a request whose right answer is known (docs/experiments.md)."""
+    reference = request.reference
+    assert reference is not None
+    instructions = " ".join(message["content"] for message in request.messages)
+    p = success_probability(request.provider, request.model, instructions, reference.item)
+    u = _uniforms(seed, "reference")
+    if request.json_mode:
+        value = _fake_value(request.json_schema or {"result": "string"}, random.Random(seed))
+        known = reference.answer if isinstance(reference.answer, dict) else {}
+        for field, answer in known.items():
+            value[field] = _wrong_field(answer, reference.choices, p, _uniforms(seed, field))
+        return json.dumps(value, ensure_ascii=False)
+    answer = reference.answer if u[0] < p else _wrong(reference.answer, reference.choices, u)
+    text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
+    if _TERSE.search(instructions):
+        return text
+    model = bare_model(request.provider, request.model)
+    header = f"[simulated {model}] Answer: {text}."
+    words = round(verbose_tokens / 1.3) - len(header.split())
+    return f"{header}\n{_prose(random.Random(seed), words)}" if words > 0 else header
+
+
 class SimulatedProvider:
     # It knows each call's latency in advance, so it times out by itself: no timer per call.
     enforces_timeout = True
 
     async def complete(self, request: LLMRequest, attempt: int) -> LLMReply:
+        seed, text, length, delay = self._prepare(request, attempt)
+        if delay > request.timeout:  # the call would not have come back in time
+            await asyncio.sleep(request.timeout)
+            raise ProviderError(
+                f"timed out after {request.timeout:g}s", retryable=True, timeout=True
+            )
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return self._finish(request, seed, text, length)
+
+    def answer_now(self, request: LLMRequest, attempt: int = 0) -> tuple[LLMReply, float]:
+        """The reply and how long the call would have taken (seconds), without waiting: for
+        history that is generated rather than lived through (the demo's experiment)."""
+        seed, text, length, delay = self._prepare(request, attempt)
+        if delay > request.timeout:
+            raise ProviderError(
+                f"timed out after {request.timeout:g}s", retryable=True, timeout=True
+            )
+        return self._finish(request, seed, text, length), delay
+
+    def _prepare(self, request: LLMRequest, attempt: int) -> tuple[str, str | None, int, float]:
+        """(seed, text if already made, output length, delay in seconds) of a call."""
         seed = request.fingerprint
         settings = request.simulate
         if settings.error_rate and _uniforms(seed, f"error{attempt}")[0] < settings.error_rate:
@@ -127,7 +259,11 @@ class SimulatedProvider:
         # figures (as in benchmarks) keep the work before the wait minimal.
         draws: list[float] | None = None
         text = None
-        if request.json_mode:
+        if request.reference is not None:
+            draws = _uniforms(seed)
+            text = _reference_answer(request, seed, self._length(request, klass, draws))
+            length = encoder_for(request.provider, request.model)(text)
+        elif request.json_mode:
             value = _fake_value(request.json_schema or {"result": "string"}, random.Random(seed))
             text = json.dumps(value, ensure_ascii=False)
             length = encoder_for(request.provider, request.model)(text)
@@ -142,18 +278,14 @@ class SimulatedProvider:
             draws = draws or _uniforms(seed)
             jitter = math.exp(LATENCY_JITTER * _normal(draws[2], draws[3]))
             delay = (klass.first_token_s + length / klass.tokens_per_s) * jitter
-        if delay > request.timeout:  # the call would not have come back in time
-            await asyncio.sleep(request.timeout)
-            raise ProviderError(
-                f"timed out after {request.timeout:g}s", retryable=True, timeout=True
-            )
-        if delay > 0:
-            await asyncio.sleep(delay)
+        return seed, text, length, delay
+
+    def _finish(self, request: LLMRequest, seed: str, text: str | None, length: int) -> LLMReply:
         # Text and token counts are made after the wait, as a provider reports usage at the
         # end: parallel calls then start their waits without queueing behind this work.
         if text is None:
             text = self._text(request, seed, length)
-            if settings.output_tokens is None:
+            if request.simulate.output_tokens is None:
                 # Bill what the text really holds, so an output that feeds a later prompt
                 # costs the same tokens there.
                 length = encoder_for(request.provider, request.model)(text)

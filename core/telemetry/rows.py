@@ -43,6 +43,11 @@ def workflow_row(**values: Any) -> dict[str, Any]:
     return _row(WORKFLOWS_COLUMNS, "workflows", values)
 
 
+def table_row(table: str, **values: Any) -> dict[str, Any]:
+    """A row of any table in `tables.TABLES` (the experiment tables are written this way)."""
+    return _row(TABLES[table], table, values)
+
+
 def arrow_table(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     """Rows as an Arrow table typed like `table`, for `TelemetryStore.bulk_load`; timestamps
     may be datetimes or epoch microseconds (the demo generator's fast path)."""

@@ -101,6 +101,13 @@ class TelemetryStore:
         self._append({"event": "run_finished", **row})
         self._open_runs.discard(row.get("run_id"))
 
+    def record(self, event: str, row: dict) -> None:
+        """An experiment's event (tables.EXPERIMENT_EVENTS): its definition, a status, an
+        item, a cell or a score, written through the spool like a run's."""
+        if event not in tables.EXPERIMENT_EVENTS:
+            raise ValueError(f"unknown telemetry event {event!r}")
+        self._append({"event": event, **row})
+
     def _append(self, event: dict) -> None:
         line = spool.encode(event)
         with self._append_lock:

@@ -72,6 +72,69 @@ WORKFLOWS_COLUMNS: dict[str, str] = {
     "source": "VARCHAR",
     "first_seen": "TIMESTAMP",
 }
+# Experiments (docs/experiments.md): each cell (item, variant, repeat) is an ordinary run;
+# these tables hold the experiment's definition, its items, which run answered each cell,
+# and one score per cell and scorer. A cell's row is written after its scores, so a cell
+# without one (its process died) is run again by --resume; reports read the latest row of
+# each cell and the scores of that row's run.
+EXPERIMENTS_COLUMNS: dict[str, str] = {
+    "experiment_id": "VARCHAR",
+    "name": "VARCHAR",
+    "file": "VARCHAR",
+    "workflow": "VARCHAR",
+    "dataset": "VARCHAR",
+    "baseline": "VARCHAR",
+    "primary_scorer": "VARCHAR",
+    "variants": "VARCHAR",  # JSON list of names, in the file's order
+    "scorers": "VARCHAR",  # JSON list of {name, type, threshold, node}
+    "items": "INTEGER",
+    "repeats": "INTEGER",
+    "cells": "INTEGER",
+    "simulated": "BOOLEAN",
+    "design_hash": "VARCHAR",
+    "max_cost": "DOUBLE",
+    "margin": "DOUBLE",
+    "source": "VARCHAR",
+    "created_at": "TIMESTAMP",
+    "status": "VARCHAR",
+    "updated_at": "TIMESTAMP",
+    "writer_id": "VARCHAR",
+    "error": "VARCHAR",
+}
+EXPERIMENT_ITEMS_COLUMNS: dict[str, str] = {
+    "experiment_id": "VARCHAR",
+    "item": "INTEGER",
+    "inputs": "VARCHAR",
+    "expected": "VARCHAR",
+}
+EXPERIMENT_CELLS_COLUMNS: dict[str, str] = {
+    "experiment_id": "VARCHAR",
+    "item": "INTEGER",
+    "variant": "VARCHAR",
+    "repeat": "INTEGER",
+    "run_id": "VARCHAR",
+    "status": "VARCHAR",
+    "error": "VARCHAR",
+    "cost_usd": "DOUBLE",
+    "duration_ms": "DOUBLE",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "output": "VARCHAR",
+    "recorded_at": "TIMESTAMP",
+}
+EXPERIMENT_SCORES_COLUMNS: dict[str, str] = {
+    "experiment_id": "VARCHAR",
+    "run_id": "VARCHAR",
+    "item": "INTEGER",
+    "variant": "VARCHAR",
+    "repeat": "INTEGER",
+    "scorer": "VARCHAR",
+    "score": "DOUBLE",
+    "passed": "BOOLEAN",
+    "reason": "VARCHAR",
+    "scorer_cost_usd": "DOUBLE",
+    "recorded_at": "TIMESTAMP",
+}
 # Segments already loaded: a crash between a commit and the deletion of its files must not
 # load them twice.
 LEDGER_TABLE = "telemetry_segments"
@@ -81,6 +144,10 @@ TABLES = {
     "node_runs": NODE_RUNS_COLUMNS,
     "workflows": WORKFLOWS_COLUMNS,
     LEDGER_TABLE: LEDGER_COLUMNS,
+    "experiments": EXPERIMENTS_COLUMNS,
+    "experiment_items": EXPERIMENT_ITEMS_COLUMNS,
+    "experiment_cells": EXPERIMENT_CELLS_COLUMNS,
+    "experiment_scores": EXPERIMENT_SCORES_COLUMNS,
 }
 
 # A call that reached a model and was billed (or would have been, for a simulated one):
@@ -122,11 +189,22 @@ ROLLUP_MEASURES: dict[str, tuple[str, str]] = {
 ROLLUP_COLUMNS = {c: t for c, (t, _) in (ROLLUP_KEYS | ROLLUP_MEASURES).items()}
 
 INTERRUPTED_ERROR = "interrupted: the process running this workflow exited before it finished"
+EXPERIMENT_INTERRUPTED = (
+    "interrupted: the process running this experiment exited before it finished; "
+    "finish it with --resume"
+)
 
 # Everything is read from the spool as text and cast in SQL: a badly typed value becomes
 # NULL instead of making the parser drop the whole event.
 _SPOOL_COLUMNS = {"event": "VARCHAR"} | {
-    c: "VARCHAR" for c in RUNS_COLUMNS | NODE_RUNS_COLUMNS | WORKFLOWS_COLUMNS
+    c: "VARCHAR"
+    for c in RUNS_COLUMNS
+    | NODE_RUNS_COLUMNS
+    | WORKFLOWS_COLUMNS
+    | EXPERIMENTS_COLUMNS
+    | EXPERIMENT_ITEMS_COLUMNS
+    | EXPERIMENT_CELLS_COLUMNS
+    | EXPERIMENT_SCORES_COLUMNS
 }
 
 
@@ -181,7 +259,32 @@ _INGEST_SQL = [
     f" ({_select(WORKFLOWS_COLUMNS, 'workflow')}) w"
     " WHERE NOT EXISTS (SELECT 1 FROM workflows k WHERE k.workflow_hash = w.workflow_hash)"
     " QUALIFY row_number() OVER (PARTITION BY workflow_hash ORDER BY first_seen) = 1",
+    # An experiment's definition is written once; its status changes as processes run it.
+    f"INSERT INTO experiments SELECT * FROM ({_select(EXPERIMENTS_COLUMNS, 'experiment')}) e"
+    " WHERE NOT EXISTS (SELECT 1 FROM experiments x WHERE x.experiment_id = e.experiment_id)"
+    " QUALIFY row_number() OVER (PARTITION BY experiment_id ORDER BY created_at) = 1",
+    "UPDATE experiments SET status = f.status, updated_at = f.updated_at, error = f.error,"
+    " writer_id = coalesce(f.writer_id, experiments.writer_id)"
+    f" FROM ({_select(EXPERIMENTS_COLUMNS, 'experiment_status')}"
+    " QUALIFY row_number() OVER (PARTITION BY experiment_id ORDER BY updated_at DESC) = 1) f"
+    " WHERE experiments.experiment_id = f.experiment_id"
+    " AND (experiments.updated_at IS NULL OR f.updated_at >= experiments.updated_at)",
+    f"INSERT INTO experiment_items {_select(EXPERIMENT_ITEMS_COLUMNS, 'experiment_item')}",
+    f"INSERT INTO experiment_cells {_select(EXPERIMENT_CELLS_COLUMNS, 'experiment_cell')}",
+    f"INSERT INTO experiment_scores {_select(EXPERIMENT_SCORES_COLUMNS, 'experiment_score')}",
 ]
+# Experiments a dead writer was running: interrupted, so that `--resume` can finish them.
+_INTERRUPT_EXPERIMENTS_SQL = """
+UPDATE experiments SET status = 'interrupted', error = $error, updated_at = $now
+WHERE list_contains($writers, writer_id) AND status = 'running'
+"""
+EXPERIMENT_EVENTS = (
+    "experiment",
+    "experiment_status",
+    "experiment_item",
+    "experiment_cell",
+    "experiment_score",
+)
 # Runs a dead writer left open. Their start row carries the totals of no node, so totals
 # are recomputed from the nodes that finished (those calls were made and paid for), by the
 # engine's rules: cost counts calls actually made, and is unknown when none of them has a
@@ -305,7 +408,7 @@ def load(con: duckdb.DuckDBPyConnection, segments: list[Path], dead_writers: lis
             con.execute(sql)
         con.execute(f"INSERT INTO {LEDGER_TABLE} SELECT unnest(?), ?", [[i for _, i in fresh], now])
     if dead_writers:
-        con.execute(
-            _INTERRUPT_SQL, {"error": INTERRUPTED_ERROR, "now": now, "writers": dead_writers}
-        )
+        params = {"error": INTERRUPTED_ERROR, "now": now, "writers": dead_writers}
+        con.execute(_INTERRUPT_SQL, params)
+        con.execute(_INTERRUPT_EXPERIMENTS_SQL, {**params, "error": EXPERIMENT_INTERRUPTED})
     con.execute("COMMIT")
