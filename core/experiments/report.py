@@ -1,0 +1,587 @@
+"""The experiment report: per variant and scorer, the figures a reviewer needs to accept
+"we can switch", all computed from telemetry (SQL in DuckDB, then numpy statistics).
+
+DuckDB reduces the cells (100,000s of rows) to one row per variant, scorer and item: score
+sums and counts, passes, cost, latency and tokens. Everything else is `core.experiments.
+stats` on those per-item figures: the item, not the cell, is the unit of sampling, so an
+item's repeats are resampled together, and variants are compared on the same items (paired).
+Each variant then gets a verdict against the baseline: worse (a significant loss after Holm's
+correction), inconclusive (the interval still allows a loss beyond the margin), or as good
+and therefore switchable when it is cheaper or faster.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.experiments import stats
+from core.experiments.records import ExperimentRecord, find_experiment
+from core.settings import data_home
+from core.telemetry import get_store
+
+ALPHA = 0.05
+# Monte-Carlo effort. A bootstrap bound's Monte-Carlo error, in the data's own units, shrinks
+# as 1/sqrt(items * resamples): holding their product keeps it near 0.002 standard deviations
+# at any size, so a large experiment needs fewer resamples (and its report stays fast). A
+# sign-flip p-value's error does not shrink with items, so flips go down less and not far.
+RESAMPLE_CELLS = 2_000_000
+MIN_RESAMPLES = 500
+FLIP_CELLS = 20_000_000
+MIN_FLIPS = 2_000
+ITEMS_SHOWN = 20  # items in the per-item view unless asked for more
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Variant minus baseline over the items both ran (paired), p corrected by Holm."""
+
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_raw: float
+    items: int
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < ALPHA
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "diff": self.diff,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "p_raw": self.p_raw,
+            "items": self.items,
+            "significant": self.significant,
+        }
+
+
+@dataclass
+class ScoreSummary:
+    scorer: str
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    pass_rate: float | None
+    pass_at_k: float | None
+    pass_hat_k: float | None
+    cells: int  # cells this scorer judged
+    unjudged: int  # cells it could not judge (no price, no expected value, a failed judge)
+    vs_baseline: Difference | None = None
+
+    def to_json(self, baseline: bool) -> dict[str, Any]:
+        document = {
+            "mean": self.mean,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "pass_rate": self.pass_rate,
+            "pass_at_k": self.pass_at_k,
+            "pass_hat_k": self.pass_hat_k,
+            "cells": self.cells,
+            "unjudged": self.unjudged,
+        }
+        if not baseline:
+            document["vs_baseline"] = self.vs_baseline.to_json() if self.vs_baseline else None
+        return document
+
+
+@dataclass
+class VariantSummary:
+    name: str
+    cells_done: int
+    errors: int
+    cost_per_item: float | None
+    cost_ci_low: float | None
+    cost_ci_high: float | None
+    unpriced_cells: int
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    latency_ms: float | None  # mean per item
+    tokens_per_item: float | None
+    scores: dict[str, ScoreSummary]
+    cost_vs_baseline: Difference | None = None
+    latency_vs_baseline: Difference | None = None  # mean latency per item, ms
+    pareto: bool = False  # on the (cost per item, primary score) frontier
+    pareto_latency: bool = False  # on the (p95 latency, primary score) frontier
+    decision: str = ""
+    verdict: str = ""
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.cells_done if self.cells_done else None
+
+    def to_json(self, baseline: bool) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "baseline": baseline,
+            "cells_done": self.cells_done,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "cost_per_item": self.cost_per_item,
+            "cost_per_item_ci": [self.cost_ci_low, self.cost_ci_high],
+            "unpriced_cells": self.unpriced_cells,
+            "p50_latency_ms": self.p50_latency_ms,
+            "p95_latency_ms": self.p95_latency_ms,
+            "latency_ms": self.latency_ms,
+            "tokens_per_item": self.tokens_per_item,
+            "pareto": self.pareto,
+            "pareto_latency": self.pareto_latency,
+            "cost_vs_baseline": self.cost_vs_baseline.to_json() if self.cost_vs_baseline else None,
+            "latency_vs_baseline": (
+                self.latency_vs_baseline.to_json() if self.latency_vs_baseline else None
+            ),
+            "decision": self.decision,
+            "verdict": self.verdict,
+            "scores": {name: s.to_json(baseline) for name, s in self.scores.items()},
+        }
+
+
+@dataclass
+class ItemView:
+    """One item with every variant's outputs and results, for the side-by-side view."""
+
+    item: int
+    inputs: dict[str, Any]
+    expected: dict[str, Any]
+    disagreement: float  # spread of the primary score between variants (0: all agree)
+    outputs: dict[str, list[dict[str, Any]]]  # variant -> per repeat: output, status, scores
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": self.item,
+            "inputs": self.inputs,
+            "expected": self.expected,
+            "disagreement": self.disagreement,
+            "variants": self.outputs,
+        }
+
+
+@dataclass
+class ExperimentReport:
+    record: ExperimentRecord
+    cells_done: int
+    cost_usd: float | None  # every run of the experiment: cells, judges, runs cut short
+    judge_cost_usd: float
+    variants: list[VariantSummary]
+    items: list[ItemView]
+    items_total: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def baseline(self) -> str:
+        return self.record.baseline
+
+    @property
+    def primary(self) -> str:
+        return self.record.primary_scorer
+
+    def variant(self, name: str) -> VariantSummary | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        record = self.record
+        return {
+            "experiment_id": record.experiment_id,
+            "name": record.name,
+            "workflow": record.workflow,
+            "status": record.status,
+            "simulated": record.simulated,
+            "created_at": _iso(record.created_at),
+            "cells": record.cells,
+            "cells_done": self.cells_done,
+            "items": record.items,
+            "repeats": record.repeats,
+            "baseline": record.baseline,
+            "primary": record.primary_scorer,
+            "margin": record.margin,
+            "cost_usd": self.cost_usd,
+            "judge_cost_usd": self.judge_cost_usd,
+            "scorers": record.scorers,
+            "notes": self.notes,
+            "variants": [v.to_json(v.name == record.baseline) for v in self.variants],
+            "item_view": [item.to_json() for item in self.items],
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(sep=" ", timespec="seconds") if moment else None
+
+
+# ---------------------------------------------------------------------------- queries
+
+_LATEST_CELLS = """
+    SELECT * FROM experiment_cells WHERE experiment_id = $id
+    QUALIFY row_number() OVER (PARTITION BY item, variant, repeat ORDER BY recorded_at DESC) = 1
+"""
+_PER_ITEM = f"""
+WITH cells AS ({_LATEST_CELLS})
+SELECT variant, item, count(*) AS cells, avg(cost_usd) AS cost,
+       count(*) - count(cost_usd) AS unpriced,
+       count(*) FILTER (WHERE status <> 'success') AS errors, avg(duration_ms) AS latency,
+       avg(input_tokens + output_tokens) AS tokens
+FROM cells GROUP BY variant, item
+"""
+_LATENCY = f"""
+WITH cells AS ({_LATEST_CELLS})
+SELECT variant, quantile_cont(duration_ms, 0.5), quantile_cont(duration_ms, 0.95)
+FROM cells GROUP BY variant
+"""
+_SCORES = f"""
+WITH cells AS ({_LATEST_CELLS})
+SELECT s.variant, s.scorer, s.item, sum(s.score) AS score_sum, count(s.score) AS judged,
+       count(*) FILTER (WHERE s.passed) AS passes, count(s.passed) AS pass_judged,
+       count(*) - count(s.score) AS unjudged, coalesce(sum(s.scorer_cost_usd), 0) AS judge_cost
+FROM experiment_scores s JOIN cells c ON c.run_id = s.run_id
+WHERE s.experiment_id = $id
+GROUP BY s.variant, s.scorer, s.item
+"""
+_COST = (
+    "SELECT sum(cost_usd), count(*) FILTER (WHERE cost_usd IS NOT NULL) FROM runs"
+    " WHERE experiment = $id"
+)
+
+
+def _columns(con: Any, sql: str, experiment_id: str) -> dict[str, np.ndarray]:
+    return con.execute(sql, {"id": experiment_id}).fetchnumpy()
+
+
+def experiment_report(
+    wanted: str, home: str | Path | None = None, items_shown: int | None = ITEMS_SHOWN
+) -> ExperimentReport:
+    """The report of the experiment `wanted` names (an id, a prefix of one, or a name);
+    raises UnknownExperiment. `items_shown` limits the per-item view (None: every item)."""
+    folder = data_home(home)
+    record = find_experiment(folder, wanted)
+    with get_store(folder).connect() as con:
+        per_item = _columns(con, _PER_ITEM, record.experiment_id)
+        latency = con.execute(_LATENCY, {"id": record.experiment_id}).fetchall()
+        scores = _columns(con, _SCORES, record.experiment_id)
+        cost, priced_runs = con.execute(_COST, {"id": record.experiment_id}).fetchone()
+    figures = _Figures(record, per_item, scores)
+    variants = [figures.variant(name, latency) for name in record.variants]
+    _compare(variants, figures, record)
+    items = _item_views(folder, record, figures, items_shown)
+    notes = figures.notes()
+    return ExperimentReport(
+        record=record,
+        cells_done=int(per_item["cells"].sum()) if len(per_item["cells"]) else 0,
+        cost_usd=float(cost) if priced_runs else None,
+        judge_cost_usd=float(scores["judge_cost"].sum()),
+        variants=variants,
+        items=items,
+        items_total=len(figures.items),
+        notes=notes,
+    )
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def _effort(items: int) -> dict[str, int]:
+    size = max(items, 1)
+    return {
+        "resamples": int(np.clip(RESAMPLE_CELLS // size, MIN_RESAMPLES, stats.RESAMPLES)),
+        "flips": int(np.clip(FLIP_CELLS // size, MIN_FLIPS, stats.FLIPS)),
+    }
+
+
+class _Figures:
+    """The per-item figures as aligned arrays: one row per item that any variant ran."""
+
+    def __init__(
+        self,
+        record: ExperimentRecord,
+        per_item: dict[str, np.ndarray],
+        scores: dict[str, np.ndarray],
+    ) -> None:
+        self.record = record
+        self.items = np.unique(per_item["item"]) if len(per_item["item"]) else np.array([], int)
+        self.index = {int(item): position for position, item in enumerate(self.items)}
+        self.effort = _effort(len(self.items))
+        self.cell_columns = _by_variant(per_item, self.index)
+        self.score_columns = {
+            scorer: _by_variant(
+                {k: v[scores["scorer"] == scorer] for k, v in scores.items() if k != "scorer"},
+                self.index,
+            )
+            for scorer in np.unique(scores["scorer"])
+        }
+
+    def per_item(self, variant: str, column: str) -> np.ndarray:
+        return self.cell_columns.get(variant, {}).get(column, self._empty())
+
+    def scores(self, variant: str, scorer: str) -> dict[str, np.ndarray]:
+        return self.score_columns.get(scorer, {}).get(variant, {})
+
+    def score_means(self, variant: str, scorer: str) -> np.ndarray:
+        columns = self.scores(variant, scorer)
+        if not columns:
+            return self._empty()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return columns["score_sum"] / columns["judged"]
+
+    def _empty(self) -> np.ndarray:
+        return np.full(len(self.items), np.nan)
+
+    def variant(self, name: str, latency: list[tuple[Any, ...]]) -> VariantSummary:
+        cost = self.per_item(name, "cost")
+        interval = stats.bootstrap_mean(cost, resamples=self.effort["resamples"])
+        quantiles = {row[0]: row[1:] for row in latency}.get(name, (None, None))
+        return VariantSummary(
+            name=name,
+            cells_done=int(np.nansum(self.per_item(name, "cells"))),
+            errors=int(np.nansum(self.per_item(name, "errors"))),
+            cost_per_item=interval.estimate if interval else None,
+            cost_ci_low=interval.low if interval else None,
+            cost_ci_high=interval.high if interval else None,
+            unpriced_cells=int(np.nansum(self.per_item(name, "unpriced"))),
+            p50_latency_ms=quantiles[0],
+            p95_latency_ms=quantiles[1],
+            latency_ms=_mean(self.per_item(name, "latency")),
+            tokens_per_item=_mean(self.per_item(name, "tokens")),
+            scores={s["name"]: self.score(name, s["name"]) for s in self.record.scorers},
+        )
+
+    def score(self, variant: str, scorer: str) -> ScoreSummary:
+        columns = self.scores(variant, scorer)
+        if not columns:
+            return ScoreSummary(scorer, None, None, None, None, None, None, 0, 0)
+        passes, passed_n = columns["passes"], columns["pass_judged"]
+        interval = stats.bootstrap_mean(
+            self.score_means(variant, scorer), resamples=self.effort["resamples"]
+        )
+        grid = _pass_grid(np.nan_to_num(passes), np.nan_to_num(passed_n))
+        repeats = self.record.repeats
+        total = float(np.nansum(passed_n))
+        return ScoreSummary(
+            scorer=scorer,
+            mean=interval.estimate if interval else None,
+            ci_low=interval.low if interval else None,
+            ci_high=interval.high if interval else None,
+            pass_rate=float(np.nansum(passes)) / total if total else None,
+            pass_at_k=stats.pass_at_k(grid, repeats) if grid.size else None,
+            pass_hat_k=stats.pass_hat_k(grid, repeats) if grid.size else None,
+            cells=int(np.nansum(columns["judged"])),
+            unjudged=int(np.nansum(columns["unjudged"])),
+        )
+
+    def paired(self, baseline: np.ndarray, variant: np.ndarray) -> stats.PairedDifference | None:
+        return stats.paired_difference(baseline, variant, **self.effort)
+
+    def notes(self) -> list[str]:
+        found = []
+        if self.record.simulated:
+            found.append(
+                "Simulated: answers, latencies and judges come from the simulated provider; "
+                "costs are what the same calls would cost, nothing was spent."
+            )
+        if len(self.items) and len(self.items) < 30:
+            found.append(
+                f"Only {len(self.items)} items: intervals are wide and small differences "
+                "will not show as significant."
+            )
+        return found
+
+
+def _by_variant(
+    columns: dict[str, np.ndarray], index: dict[int, int]
+) -> dict[str, dict[str, np.ndarray]]:
+    """variant -> measure -> values aligned on the items (NaN where not run)."""
+    found: dict[str, dict[str, np.ndarray]] = {}
+    variants = columns["variant"]
+    positions = np.array([index[int(item)] for item in columns["item"]], dtype=int)
+    measures = [name for name in columns if name not in ("variant", "item")]
+    for variant in np.unique(variants):
+        mask = variants == variant
+        aligned = {}
+        for measure in measures:
+            values = np.full(len(index), np.nan)
+            values[positions[mask]] = np.ma.filled(
+                np.ma.asarray(columns[measure][mask], dtype=float), np.nan
+            )
+            aligned[measure] = values
+        found[str(variant)] = aligned
+    return found
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(np.nanmean(values)) if np.isfinite(values).any() else None
+
+
+def _pass_grid(passes: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """(items, repeats) of 1/0/NaN with each item's passes first: pass@k and pass^k depend
+    only on how many of an item's repeats were judged and how many passed."""
+    width = int(judged.max()) if judged.size else 0
+    if width == 0:
+        return np.empty((0, 0))
+    slots = np.arange(width)
+    grid = np.where(slots < passes[:, None], 1.0, np.where(slots < judged[:, None], 0.0, np.nan))
+    return grid[judged > 0]
+
+
+# ---------------------------------------------------------------------------- comparisons
+
+
+def _compare(variants: list[VariantSummary], figures: _Figures, record: ExperimentRecord) -> None:
+    """Paired differences against the baseline, Holm-corrected together; the frontiers; the
+    verdicts."""
+    base = next((v for v in variants if v.name == record.baseline), None)
+    raw: list[tuple[ScoreSummary, stats.PairedDifference]] = []
+    for variant in variants:
+        if base is None or variant is base:
+            continue
+        for name, summary in variant.scores.items():
+            found = figures.paired(
+                figures.score_means(base.name, name), figures.score_means(variant.name, name)
+            )
+            if found is not None:
+                raw.append((summary, found))
+        for column, attribute in (("cost", "cost_vs_baseline"), ("latency", "latency_vs_baseline")):
+            found = figures.paired(
+                figures.per_item(base.name, column), figures.per_item(variant.name, column)
+            )
+            if found is not None:
+                setattr(variant, attribute, _difference(found, found.p_value))
+    adjusted = stats.holm([found.p_value for _, found in raw])
+    for (summary, found), p_value in zip(raw, adjusted, strict=True):
+        summary.vs_baseline = _difference(found, float(p_value))
+    primary = record.primary_scorer
+    means = np.array([_or_nan(v.scores[primary].mean) for v in variants])
+    cost = np.array([_or_nan(v.cost_per_item) for v in variants])
+    latency = np.array([_or_nan(v.p95_latency_ms) for v in variants])
+    for variant, on_cost, on_latency in zip(
+        variants, stats.pareto_front(cost, means), stats.pareto_front(latency, means), strict=True
+    ):
+        variant.pareto, variant.pareto_latency = bool(on_cost), bool(on_latency)
+    for variant in variants:
+        variant.decision, variant.verdict = _verdict(variant, base, record)
+
+
+def _difference(found: stats.PairedDifference, p_value: float) -> Difference:
+    return Difference(found.diff, found.low, found.high, p_value, found.p_value, found.n_items)
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
+def _relative(change: Difference | None, base: float | None) -> tuple[float, float, float] | None:
+    if change is None or not base:
+        return None
+    return change.diff / base, change.ci_low / base, change.ci_high / base
+
+
+def _verdict(
+    variant: VariantSummary, base: VariantSummary | None, record: ExperimentRecord
+) -> tuple[str, str]:
+    """(decision, one line): can switch, keep the baseline, inconclusive, no gain."""
+    primary = record.primary_scorer
+    own = variant.scores[primary]
+    if base is None or variant is base:
+        mean = "no scores" if own.mean is None else f"{primary} {own.mean:.2f}"
+        if own.ci_low is not None and own.ci_high is not None:
+            mean += f" ({own.ci_low:.2f}..{own.ci_high:.2f})"
+        return "baseline", f"{variant.name}: the baseline, {mean}"
+    compared = {n: s.vs_baseline for n, s in variant.scores.items() if s.vs_baseline}
+    worse = sorted(n for n, d in compared.items() if d.significant and d.diff < 0)
+    unsure = sorted(n for n, d in compared.items() if d.ci_low < -record.margin and n not in worse)
+    cost = _relative(variant.cost_vs_baseline, base.cost_per_item)
+    latency = _relative(variant.latency_vs_baseline, base.latency_ms)
+    cheaper = cost is not None and cost[2] < 0
+    faster = latency is not None and latency[2] < 0
+    better = [n for n, d in compared.items() if d.significant and d.diff > 0]
+    if not compared:
+        decision = "not enough data"
+    elif worse:
+        decision = f"keep the baseline ({', '.join(worse)} worse)"
+    elif unsure:
+        decision = f"inconclusive ({', '.join(unsure)} may lose more than {record.margin:g})"
+    elif cheaper or faster or better:
+        decision = "can switch"
+    else:
+        decision = "no gain"
+    parts = [variant.name + ":"]
+    if cost is not None:
+        parts.append(f"cost {_percent(cost)},")
+    difference = compared.get(primary)
+    if difference is not None:
+        significance = "significant" if difference.significant else "not significant"
+        low, high = difference.ci_low, difference.ci_high
+        parts.append(f"{primary} {difference.diff:+.2f} ({low:+.2f}..{high:+.2f}, {significance}),")
+    if latency is not None:
+        parts.append(f"latency {_percent(latency)},")
+    parts.append(f"{'on' if variant.pareto else 'off'} the frontier -> {decision}")
+    return decision, " ".join(parts)
+
+
+def _percent(change: tuple[float, float, float]) -> str:
+    value, low, high = (round(100 * c) for c in change)
+    return f"{value:+d} % ({low:+d}..{high:+d})"
+
+
+# ---------------------------------------------------------------------------- items
+
+
+def _item_views(
+    home: Path, record: ExperimentRecord, figures: _Figures, shown: int | None
+) -> list[ItemView]:
+    """The items where variants disagree most on the primary score first, with every
+    variant's outputs and scores; ties in item order."""
+    if not len(figures.items) or shown == 0:
+        return []
+    means = np.vstack([figures.score_means(v, record.primary_scorer) for v in record.variants])
+    with np.errstate(invalid="ignore"):
+        spread = np.nan_to_num(np.nanmax(means, axis=0) - np.nanmin(means, axis=0))
+    order = np.lexsort((figures.items, -spread))
+    chosen = figures.items[order if shown is None else order[:shown]]
+    spreads = {int(item): float(spread[figures.index[int(item)]]) for item in chosen}
+    ids = [int(item) for item in chosen]
+    store = get_store(home)
+    with store.connect() as con:
+        described = con.execute(
+            "SELECT item, inputs, expected FROM experiment_items"
+            " WHERE experiment_id = $id AND list_contains($items, item)",
+            {"id": record.experiment_id, "items": ids},
+        ).fetchall()
+        cells = con.execute(
+            f"WITH cells AS ({_LATEST_CELLS}) SELECT item, variant, repeat, status, output,"
+            " error, run_id FROM cells WHERE list_contains($items, item)"
+            " ORDER BY item, variant, repeat",
+            {"id": record.experiment_id, "items": ids},
+        ).fetchall()
+        scored = con.execute(
+            "SELECT run_id, scorer, score, passed, reason FROM experiment_scores"
+            " WHERE experiment_id = $id AND list_contains($items, item)",
+            {"id": record.experiment_id, "items": ids},
+        ).fetchall()
+    by_run: dict[str, dict[str, Any]] = {}
+    for run_id, scorer, score, passed, reason in scored:
+        by_run.setdefault(run_id, {})[scorer] = {"score": score, "passed": passed, "reason": reason}
+    views = {
+        item: ItemView(
+            item, json.loads(inputs or "{}"), json.loads(expected or "{}"), spreads[item], {}
+        )
+        for item, inputs, expected in described
+    }
+    for item, variant, repeat, status, output, error, run_id in cells:
+        view = views.get(item)
+        if view is None:
+            continue
+        view.outputs.setdefault(variant, []).append(
+            {
+                "repeat": repeat,
+                "status": status,
+                "error": error,
+                "output": json.loads(output) if output else None,
+                "scores": by_run.get(run_id, {}),
+            }
+        )
+    return [views[item] for item in ids if item in views]
