@@ -553,8 +553,7 @@ def _item_views(
         ).fetchall()
         cells = con.execute(
             f"WITH cells AS ({_LATEST_CELLS}) SELECT item, variant, repeat, status, output,"
-            " error, run_id FROM cells WHERE list_contains($items, item)"
-            " ORDER BY item, variant, repeat",
+            " error, run_id FROM cells WHERE list_contains($items, item)",
             {"id": record.experiment_id, "items": ids},
         ).fetchall()
         scored = con.execute(
@@ -571,6 +570,8 @@ def _item_views(
         )
         for item, inputs, expected in described
     }
+    order = {name: position for position, name in enumerate(record.variants)}
+    cells.sort(key=lambda cell: (cell[0], order.get(cell[1], len(order)), cell[2]))
     for item, variant, repeat, status, output, error, run_id in cells:
         view = views.get(item)
         if view is None:
