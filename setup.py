@@ -1,6 +1,6 @@
 """Build step of the wheel: the package carries the app script, its pages and the example
-workflows (`core/_bundled/`), so `configurable-agents app` works from an installed wheel as
-from a checkout. Everything else is declared in pyproject.toml."""
+workflows and experiments (`core/_bundled/`), so `configurable-agents app` works from an
+installed wheel as from a checkout. Everything else is declared in pyproject.toml."""
 
 import shutil
 from pathlib import Path
@@ -8,7 +8,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-BUNDLED = ("app.py", "pages", "data/workflows", ".streamlit/config.toml")
+BUNDLED = ("app.py", "pages", "data/workflows", "data/experiments", ".streamlit/config.toml")
 
 
 class BuildWithApp(build_py):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def money(value: float | None) -> str:
     """$12.34, $0.083, $0.0042; small LLM costs would all read $0.00 at two decimals."""
@@ -25,3 +27,14 @@ def count(value: float) -> str:
 
 def share(part: float, whole: float) -> str:
     return f"{part / whole:.0%}" if whole else "0%"
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of text cells as left-aligned columns two spaces apart, for terminal tables."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

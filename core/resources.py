@@ -1,4 +1,5 @@
-"""Where the product's own files are: the app script, its pages and the example workflows.
+"""Where the product's own files are: the app script, its pages, the example workflows and
+experiments.
 
 In a checkout they sit beside `core/`; an installed wheel carries copies of them inside the
 package (`core/_bundled/`, written by the build step in setup.py), so `configurable-agents
@@ -24,3 +25,4 @@ def product_root() -> Path:
 ROOT = product_root()
 APP_SCRIPT = ROOT / "app.py"
 EXAMPLE_WORKFLOWS = ROOT / "data" / "workflows"
+EXAMPLE_EXPERIMENTS = ROOT / "data" / "experiments"  # with their workflows and datasets

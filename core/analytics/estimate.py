@@ -158,7 +158,10 @@ def estimate(
     use_cache: bool = True,
     home: str | Path | None = None,
     inputs_from_text: bool = False,
+    history: dict[tuple[str, str], OutputHistory] | None = None,
 ) -> Estimate:
+    """`history` is `output_history` of the workflow, for callers estimating many runs of one
+    workflow (an experiment): each estimate would otherwise query it again."""
     folder = data_home(home)
     values = check_inputs(workflow, dict(inputs or {}), from_text=inputs_from_text, partial=True)
     warnings = [
@@ -166,7 +169,8 @@ def estimate(
         for name, spec in workflow.spec.inputs.items()
         if spec.required and name not in values
     ]
-    history = output_history(folder, workflow.name, simulate)
+    if history is None:
+        history = output_history(folder, workflow.name, simulate)
     prices = PriceBook(workflow.spec.pricing)
     cache = response_cache(folder) if use_cache else None
     memory = memory_store(folder)

@@ -52,6 +52,7 @@ def streamlit_command(port: int) -> list[str]:
 
 def command(args: argparse.Namespace) -> NoReturn:
     from core.demo import history as demo
+    from core.demo.experiment import describe_experiment, seed_demo_experiment
     from core.telemetry import TelemetryBusy
 
     home = data_home()
@@ -67,6 +68,7 @@ def command(args: argparse.Namespace) -> NoReturn:
             flush=True,
         )
         print(demo.describe(demo.seed_demo(home), home), flush=True)
+        print(describe_experiment(seed_demo_experiment(home)), flush=True)
     print(f"Starting the app on http://localhost:{args.port} (Ctrl-C stops it)", flush=True)
     # Streamlit replaces this process: it handles Ctrl-C itself, and no Python process of
     # ours lingers holding the telemetry store. The data folder is passed on explicitly so

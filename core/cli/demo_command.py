@@ -9,6 +9,7 @@ from core.cli.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 
 
 def command(args: argparse.Namespace) -> int:
+    from core.demo.experiment import describe_experiment, seed_demo_experiment
     from core.demo.history import DemoExists, describe, seed_demo
     from core.settings import data_home
 
@@ -31,4 +32,5 @@ def command(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     print(describe(summary, home))
+    print(describe_experiment(seed_demo_experiment(home)))
     return EXIT_OK

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from core.cli import (
     app_command,
     demo_command,
+    experiment_command,
     memory_command,
     report_commands,
     run_command,
@@ -151,9 +152,67 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser(
         "schema", help="write the workflow JSON Schema (for editor completion and checks)"
     )
+    schema.add_argument(
+        "kind",
+        nargs="?",
+        choices=("workflow", "experiment"),
+        default="workflow",
+        help="which file format (default: workflow)",
+    )
     schema.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     schema.set_defaults(handler=schema_command.command)
+    _experiment_commands(commands)
     return parser
+
+
+def _items(text: str) -> int:
+    """`--items N` or `--items all` (-1)."""
+    if text == "all":
+        return -1
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("expected a count of items or 'all'")
+    return value
+
+
+def _experiment_commands(commands: argparse._SubParsersAction) -> None:
+    """`experiment run|list|report` (docs/experiments.md)."""
+    experiment = commands.add_parser(
+        "experiment", help="run variants of a workflow over a dataset and compare them"
+    )
+    actions = experiment.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="run every (item, variant, repeat) cell and score it")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument(
+        "--simulate", action="store_true", help="use the offline simulated provider (no keys)"
+    )
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", metavar="ID", help="run the cells experiment ID is missing")
+    again.add_argument(
+        "--rerun-failed", metavar="ID", help="run again the cells of experiment ID that errored"
+    )
+    run.add_argument("--dry-run", action="store_true", help="run nothing (with --estimate-cost)")
+    run.add_argument(
+        "--estimate-cost",
+        action="store_true",
+        help="price the runs and judge calls from history first (with --dry-run: only that)",
+    )
+    run.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    run.set_defaults(handler=experiment_command.command)
+
+    listing = actions.add_parser("list", help="experiments recorded, newest first")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    listing.set_defaults(handler=experiment_command.command)
+
+    report = actions.add_parser(
+        "report", help="scores with confidence intervals, differences, frontier and verdicts"
+    )
+    report.add_argument("id", metavar="ID", help="experiment id, a prefix of one, or a name")
+    report.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
+    report.add_argument(
+        "--items", type=_items, metavar="N", help="items in the per-item view (20; 'all')"
+    )
+    report.set_defaults(handler=experiment_command.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

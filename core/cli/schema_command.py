@@ -1,4 +1,5 @@
-"""`configurable-agents schema [-o FILE]`: the workflow format as a JSON Schema."""
+"""`configurable-agents schema [workflow|experiment] [-o FILE]`: a file format as a JSON
+Schema."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 
 def command(args: argparse.Namespace) -> int:
     """Stdout by default, so it pipes into other tools; with --output, a note on stderr."""
-    from core.workflow.json_schema import workflow_json_schema
+    if args.kind == "experiment":
+        from core.experiments.json_schema import experiment_json_schema as build
+    else:
+        from core.workflow.json_schema import workflow_json_schema as build
 
-    text = json.dumps(workflow_json_schema(), indent=2) + "\n"
+    text = json.dumps(build(), indent=2) + "\n"
     if not args.output:
         sys.stdout.write(text)
         return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -64,6 +65,15 @@ class Experiment:
         }
         text = json.dumps(design, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_EXPERIMENT_KEY = re.compile(r"^experiment\s*:", re.MULTILINE)
+_NODES_KEY = re.compile(r"^nodes\s*:", re.MULTILINE)
+
+
+def looks_like_experiment(text: str) -> bool:
+    """An experiment file has a top-level `experiment:` and, unlike a workflow, no `nodes:`."""
+    return bool(_EXPERIMENT_KEY.search(text)) and not _NODES_KEY.search(text)
 
 
 def load_experiment(path: str | os.PathLike[str], *, text: str | None = None) -> Experiment:

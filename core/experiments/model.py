@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from core.workflow.models import NAME_PATTERN, NODE_NAME_PATTERN, LLMSettings, SandboxSettings
 
 Score = Annotated[float, Field(ge=0, le=1)]
+# Variants are often named after a model ("gpt-4.1"), so their names may hold dots.
+VARIANT_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
 class Strict(BaseModel):
@@ -38,7 +40,7 @@ class Sample(Strict):
 class VariantSpec(Strict):
     """A name plus overrides deep-merged into the workflow; no overrides: the file as it is."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    name: Annotated[str, Field(pattern=VARIANT_NAME_PATTERN)]
     description: str | None = None
     workflow: dict[str, Any] | None = Field(
         default=None, description="Overrides of the workflow's `workflow:` settings."
@@ -56,7 +58,8 @@ class ScorerBase(Strict):
         default=None, description="The node whose output is scored; default: the outputs."
     )
     threshold: Score | None = Field(
-        default=None, description="A cell passes when its score reaches this (default 1)."
+        default=None,
+        description="A cell passes when its score reaches this (1; python and llm_judge 0.5).",
     )
 
 

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from core.experiments.report import Difference, ExperimentReport, ScoreSummary, VariantSummary
-from core.formatting import money
+from core.formatting import aligned, money
 from core.workflow.templates import to_text
 
 SHOWN = 70  # characters of an output or input in the per-item view
@@ -45,14 +45,6 @@ def _clip(text: str) -> str:
     return flat if len(flat) <= SHOWN else flat[: SHOWN - 1] + "…"
 
 
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-
-
 def render(report: ExperimentReport) -> str:
     record = report.record
     mode = "simulated" if record.simulated else "real calls"
@@ -73,7 +65,7 @@ def render(report: ExperimentReport) -> str:
     if not report.cells_done:
         lines.append("\nNo cell has finished yet.")
         return "\n".join(lines)
-    lines += ["", "Variants", "--------", *_variant_table(report)]
+    lines += ["", "Variants", "--------", *_variantaligned(report)]
     for scorer in record.scorers:
         lines += ["", *_scorer_section(report, scorer)]
     lines += ["", "Verdicts", "--------", *(v.verdict for v in report.variants)]
@@ -92,7 +84,7 @@ def _spend(report: ExperimentReport) -> str:
     return f"Spend: {money(report.cost_usd)}{judges}"
 
 
-def _variant_table(report: ExperimentReport) -> list[str]:
+def _variantaligned(report: ExperimentReport) -> list[str]:
     rows = [["variant", "cost per item (95 % CI)", "p50", "p95", "tokens", "errors", "frontier"]]
     for variant in report.variants:
         name = variant.name + (" (baseline)" if variant.name == report.baseline else "")
@@ -116,7 +108,7 @@ def _variant_table(report: ExperimentReport) -> list[str]:
                 ", ".join(frontier) or "–",
             ]
         )
-    return _table(rows)
+    return aligned(rows)
 
 
 def _scorer_section(report: ExperimentReport, scorer: dict[str, Any]) -> list[str]:
@@ -140,7 +132,7 @@ def _scorer_section(report: ExperimentReport, scorer: dict[str, Any]) -> list[st
         )
     unjudged = sum(v.scores[name].unjudged for v in report.variants)
     extra = [f"  {unjudged} cells could not be judged (see the per-item view)"] if unjudged else []
-    return [heading, "-" * len(heading), *_table(rows), *extra]
+    return [heading, "-" * len(heading), *aligned(rows), *extra]
 
 
 def _against(difference: Difference | None, baseline: bool) -> list[str]:
@@ -162,6 +154,7 @@ def _items(report: ExperimentReport) -> list[str]:
     )
     lines = [heading, "-" * len(heading)]
     primary = report.primary
+    target = next(s["node"] for s in report.record.scorers if s["name"] == primary)
     for view in report.items:
         inputs = ", ".join(f"{k}={_clip(to_text(v))!r}" for k, v in view.inputs.items())
         expected = ", ".join(f"{k}={to_text(v)!r}" for k, v in view.expected.items())
@@ -170,15 +163,16 @@ def _items(report: ExperimentReport) -> list[str]:
             for cell in cells:
                 result = cell["scores"].get(primary, {})
                 mark = {True: "✓", False: "✗"}.get(result.get("passed"), "?")
-                shown = cell["output"] if cell["status"] == "success" else f"[{cell['status']}]"
-                lines.append(f"  {mark} {variant} r{cell['repeat']}: {_clip(_output_text(shown))}")
+                shown = f"[{cell['status']}] {cell['error'] or ''}"
+                if cell["status"] == "success":
+                    shown = to_text(primary_output(cell["output"], target))
+                lines.append(f"  {mark} {variant} r{cell['repeat']}: {_clip(shown)}")
     return lines
 
 
-def _output_text(value: Any) -> str:
-    if isinstance(value, dict) and len(value) == 1:
-        value = next(iter(value.values()))
-    return to_text(value)
+def primary_output(outputs: Any, target: str) -> Any:
+    """What the primary scorer read in a cell's kept outputs (its node's, or the outputs)."""
+    return outputs.get(target) if isinstance(outputs, dict) else outputs
 
 
 # ---------------------------------------------------------------------------- CSV

@@ -38,6 +38,7 @@ PYTHON_PRELUDE = (
     "score = reason = None\n"
 )
 WHOLE_RUN = ("max_cost", "max_latency_ms")  # scorers of the cell's run, not of an output
+_ALLOWED = {"variants": "letters, digits, _, - and .", "scorers": "letters, digits and _"}
 
 
 def _child(container: Any, part: Any) -> tuple[bool, Any]:
@@ -160,7 +161,8 @@ def _problem_from(error: Any, data: Any, source: SourceMap) -> tuple[Problem, Pa
     elif kind == "list_type":
         message = f"expected a list, got {type(get(data, path)).__name__}"
     elif kind == "string_pattern_mismatch":
-        message = f"names may only contain letters, digits and _ (got {get(data, path)!r})"
+        allowed = _ALLOWED.get(path[0] if len(path) > 1 else "", "letters, digits, _ and -")
+        message = f"names may only contain {allowed} (got {get(data, path)!r})"
     return Problem(*source.value(path), f"{describe(path, data)}: {message}"), path
 
 

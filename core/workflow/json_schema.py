@@ -28,7 +28,7 @@ JSON_FIELDS = "JsonFields"
 Schema = dict[str, Any]
 
 
-class _WorkflowSchemaGenerator(GenerateJsonSchema):
+class SchemaGenerator(GenerateJsonSchema):
     def field_title_should_be_set(self, schema: Any) -> bool:
         """No per-field titles: "Max Output Tokens" only repeats the key, and editors show
         titles in hovers and completions where they crowd out real descriptions."""
@@ -38,7 +38,7 @@ class _WorkflowSchemaGenerator(GenerateJsonSchema):
 def workflow_json_schema() -> Schema:
     """The JSON Schema (2020-12) every valid workflow file satisfies."""
     schema = WorkflowSpec.model_json_schema(
-        by_alias=True, mode="validation", schema_generator=_WorkflowSchemaGenerator
+        by_alias=True, mode="validation", schema_generator=SchemaGenerator
     )
     schema.pop("title", None)
     defs = schema["$defs"]
