@@ -92,6 +92,7 @@ PAGES = [
     st.Page("pages/4_Profile.py", title="Profile", icon="⏱️"),
     st.Page("pages/5_Costs.py", title="Costs", icon="💰"),
     st.Page("pages/6_Compare.py", title="Compare", icon="⚖️"),
+    st.Page("pages/7_Experiments.py", title="Experiments", icon="🧪"),
 ]
 
 st.navigation(PAGES).run()

@@ -15,6 +15,7 @@ SPOOL_DIR = "spool"
 CACHE_DIR = "cache"
 MEMORY_DIR = "memory"
 WORKFLOWS_DIR = "workflows"
+EXPERIMENTS_DIR = "experiments"
 
 
 def data_home(home: str | os.PathLike[str] | None = None) -> Path:
