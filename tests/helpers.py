@@ -97,3 +97,65 @@ def cli(
         timeout=timeout,
         check=False,
     )
+
+
+# ----------------------------------------------------------------------------- experiments
+
+QUIZ_WORKFLOW = """\
+workflow:
+  name: quiz
+  llm: {provider: openai, model: gpt-4o, max_output_tokens: 40, simulate: {latency_ms: LATENCY}}
+inputs:
+  question: {type: string, required: true}
+nodes:
+  - name: answer
+    prompt: "Answer with one word only: {inputs.question}"
+"""
+QUIZ_ROWS = [
+    ("Capital of France?", "Paris"),
+    ("Colour of the sky?", "blue"),
+    ("Largest planet?", "Jupiter"),
+    ("Opposite of hot?", "cold"),
+    ("Metal that is liquid at room temperature?", "mercury"),
+    ("Closest star?", "Sun"),
+]
+QUIZ_EXPERIMENT = """\
+experiment: quiz_models
+workflow: quiz.yaml
+dataset: quiz.jsonl
+repeats: REPEATS
+concurrency: 4
+baseline: big
+variants:
+  - name: big
+  - name: small
+    workflow: {llm: {model: gpt-4o-mini}}
+scorers:
+  - name: exact
+    type: equals
+    node: answer
+    expected: {column: answer}
+  - name: quick
+    type: max_latency_ms
+    limit: 60000
+"""
+
+
+def quiz_experiment(
+    folder: Path, *, repeats: int = 2, latency_ms: float = 0, extra: str = "", rows: int = 6
+) -> Path:
+    """A small experiment (two models over a quiz dataset) written into `folder`: its
+    workflow, its dataset and the experiment file, whose path is returned. `extra` is
+    appended to the experiment (more keys, or scorers: it ends inside `scorers:`)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "quiz.yaml").write_text(QUIZ_WORKFLOW.replace("LATENCY", str(latency_ms)))
+    lines = [
+        json.dumps({"question": question, "answer": answer})
+        for question, answer in (QUIZ_ROWS * (rows // len(QUIZ_ROWS) + 1))[:rows]
+    ]
+    (folder / "quiz.jsonl").write_text("\n".join(lines) + "\n")
+    path = folder / "quiz_models.yaml"
+    path.write_text(QUIZ_EXPERIMENT.replace("REPEATS", str(repeats)) + extra)
+    return path

@@ -103,6 +103,9 @@ def parse_experiment(text: str, filename: str, folder: Path) -> Experiment:
     spec = ExperimentSpec.model_validate(data)
     workflow = _workflow(spec, folder, filename, source)
     dataset = folder / spec.dataset
+    if not dataset.is_file():
+        problem = Problem(*source.value(("dataset",)), f"dataset file not found: {dataset}")
+        raise ExperimentError([LocatedProblem(filename, problem)])
     rows, columns, dataset_problems = read_rows(dataset)
     found = located(str(dataset), dataset_problems)
     if not rows and not dataset_problems:
@@ -110,7 +113,9 @@ def parse_experiment(text: str, filename: str, folder: Path) -> Experiment:
         found.append(LocatedProblem(filename, Problem(*source.value(("dataset",)), message)))
     items, row_problems = check_rows(rows, workflow, from_text=dataset.suffix.lower() == ".csv")
     found += located(str(dataset), row_problems)
-    found += located(filename, semantic_problems(spec, source, workflow, columns))
+    # Without rows there are no columns to check scorers against: one problem, not many.
+    known = columns if rows else None
+    found += located(filename, semantic_problems(spec, source, workflow, known))
     variants, variant_problems, warnings = _variants(spec, data, source, workflow)
     found += located(filename, variant_problems)
     if found:

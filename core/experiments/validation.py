@@ -170,9 +170,10 @@ def semantic_problems(
     spec: ExperimentSpec,
     source: SourceMap,
     workflow: Workflow,
-    columns: list[str],
+    columns: list[str] | None,
 ) -> list[Problem]:
-    """Problems that need the workflow and the dataset's columns (the spec is well formed)."""
+    """Problems that need the workflow and the dataset's columns (the spec is well formed);
+    `columns` is None when the dataset could not be read."""
     problems: list[Problem] = []
     variants = [v.name for v in spec.variants]
     problems += _duplicates(variants, "variants", "variant", source)
@@ -213,7 +214,7 @@ def _duplicates(names: list[str], section: str, kind: str, source: SourceMap) ->
 
 
 def _scorer_problems(
-    scorer: Any, at: Path, source: SourceMap, workflow: Workflow, columns: list[str]
+    scorer: Any, at: Path, source: SourceMap, workflow: Workflow, columns: list[str] | None
 ) -> list[Problem]:
     label = f"scorer '{scorer.name}'"
     problems: list[Problem] = []
@@ -269,13 +270,13 @@ def _expected_problems(
     label: str,
     source: SourceMap,
     workflow: Workflow,
-    columns: list[str],
+    columns: list[str] | None,
 ) -> list[Problem]:
     if expected is None:
         return [Problem(*source.key(at[:-1]), f"{label}: missing required key 'expected'")]
     column = column_of(expected)
     if column is not None:
-        if column in columns:
+        if columns is None or column in columns:
             return []
         return [
             Problem(
