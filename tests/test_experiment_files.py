@@ -35,8 +35,9 @@ def test_the_examples_load_with_a_model_and_a_prompt_comparison() -> None:
     loaded = {path.stem: load_experiment(path) for path in EXAMPLES}
     models = loaded["model_choice"]
     assert models.baseline == "gpt-4o" and len(models.variants) >= 3
-    swapped = {v.workflow.llm_for(v.workflow.nodes["classify"]).model
-               for v in models.variants.values()}  # fmt: skip
+    swapped = {
+        v.workflow.llm_for(v.workflow.nodes["classify"]).model for v in models.variants.values()
+    }
     assert len(swapped) >= 2  # the variants use other models
     prompts = loaded["prompt_choice"]
     texts = {v.workflow.nodes["sentiment"].prompt for v in prompts.variants.values()}
@@ -84,8 +85,10 @@ def test_csv_values_are_typed_and_bad_json_lines_are_located(tmp_path: Path) -> 
     csv.write_text('question,answer,points\n"Two, plus two?",4,3\nBad row?,x,many\n')
     text = path.read_text().replace("quiz.jsonl", "quiz.csv")
     found = problems_of(path, text)
-    assert found == [f"{csv}:3:1: error: row 2: input 'points' must be integer: "
-                     "invalid literal for int() with base 10: 'many'"]  # fmt: skip
+    assert found == [
+        f"{csv}:3:1: error: row 2: input 'points' must be integer: "
+        "invalid literal for int() with base 10: 'many'"
+    ]
     csv.write_text('question,answer,points\n"Two, plus two?",4,3\n')
     (item,) = load_experiment(path, text=text).items
     assert item.inputs == {"question": "Two, plus two?", "points": 3}

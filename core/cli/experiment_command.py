@@ -130,10 +130,12 @@ def _with_progress(
         progress.update(task, completed=state.done, spend=spend)
 
     def on_start(experiment_id: str) -> None:
+        # Shown once the experiment is accepted: a refusal prints alone, with no bar.
         started.append(experiment_id)
         err.print(f"experiment {experiment_id}: {experiment.cells:,} cells", highlight=False)
+        progress.start()
 
-    with progress:
+    try:
         return asyncio.run(
             run_experiment(
                 experiment,
@@ -144,6 +146,8 @@ def _with_progress(
                 on_start=on_start,
             )
         )
+    finally:
+        progress.stop()
 
 
 def _print_outcome(outcome: Outcome, args: argparse.Namespace) -> None:

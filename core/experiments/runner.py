@@ -278,12 +278,13 @@ async def run_experiment(
     clock = time.monotonic()
     scorer = CellScorer(experiment, run)
     simulated = is_simulated(experiment, scorer, simulate)
-    check_keys(experiment, scorer, simulated)
-    store = get_store(folder)
-    cells = all_cells(experiment)
     previous = resume or rerun_failed
     if previous is not None:
         experiment_id, todo, done = _continue(experiment, folder, previous, simulated, resume)
+    check_keys(experiment, scorer, simulated)
+    store = get_store(folder)
+    cells = all_cells(experiment)
+    if previous is not None:
         before = spent(folder, experiment_id)
         record_status(store, experiment_id, RUNNING)
     else:
