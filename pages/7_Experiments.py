@@ -34,6 +34,8 @@ from core.settings import EXPERIMENTS_DIR
 setup("Experiments", "🧪")
 
 SHOWN = "experiment_shown"  # the experiment id the results section shows
+JOB = "experiment_job"  # the key of the background experiment this session launched last
+ADOPTED = "experiment_job_shown"  # the launch whose experiment the results were moved to
 POLL_SECONDS = 1.0
 ITEMS_ON_PAGE = 200  # the per-item view: the items where variants disagree most
 RESUMABLE = ("interrupted", "cancelled", "budget_exceeded", "failed")
@@ -101,8 +103,7 @@ def define() -> None:
             st.warning(warning, icon="⚠️")
     if run_col.button("Run experiment", icon="▶️", type="primary", width="stretch"):
         job = experiment_runs.start(experiment, simulate=simulate(), home=home())
-        st.session_state[SHOWN] = None
-        st.session_state["experiment_job"] = job.key
+        st.session_state[JOB] = job.key
     download_col.download_button(
         "Download YAML",
         data=text,
@@ -143,17 +144,19 @@ def live() -> None:
         st.button("Cancel", icon="⏹️", key=f"cancel:{job.key}", on_click=job.cancel)
 
 
-def finished_jobs() -> None:
-    """What ended in this session's last launch: a refusal or error, said once."""
-    job = experiment_runs.get(st.session_state.get("experiment_job") or "")
-    if job is None or not job.done:
+def launched() -> None:
+    """This session's last launch: shown in the results once it has an id; a refusal or an
+    error said once it ends."""
+    job = experiment_runs.get(st.session_state.get(JOB) or "")
+    if job is None:
         return
-    if job.error and not job.error.startswith("cancelled"):
+    if job.experiment_id and st.session_state.get(ADOPTED) != job.key:
+        st.session_state[SHOWN] = job.experiment_id
+        st.session_state[ADOPTED] = job.key
+    if job.done and job.error and not job.error.startswith("cancelled"):
         st.error(f"**The experiment could not run:** {job.error}", icon="🚫")
         if not job.simulate:
             st.info("To try it without a key, turn on **Simulated provider** in the sidebar.")
-    elif job.experiment_id and st.session_state.get(SHOWN) is None:
-        st.session_state[SHOWN] = job.experiment_id
 
 
 # ---------------------------------------------------------------------------- results
@@ -288,7 +291,7 @@ def resume(file: str, experiment_id: str) -> None:
         st.session_state["experiment_resume_error"] = str(exc)
         return
     job = experiment_runs.start(experiment, simulate=simulate(), home=home(), resume=experiment_id)
-    st.session_state["experiment_job"] = job.key
+    st.session_state[JOB] = job.key
 
 
 st.title("🧪 Experiments")
@@ -299,7 +302,7 @@ st.caption(
 )
 define()
 live()
-finished_jobs()
+launched()
 if error := st.session_state.pop("experiment_resume_error", None):
     st.error(f"**Cannot resume:** {error}", icon="🚫")
 st.divider()
