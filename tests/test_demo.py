@@ -15,6 +15,7 @@ from core.catalog.prices import PriceBook
 from core.catalog.tokens import count_message_tokens
 from core.cli import app_command as app_launcher
 from core.cli import main
+from core.demo import experiment as demo_experiment
 from core.demo import history as demo
 from core.engine.llm_node import build_request
 from core.telemetry import get_store
@@ -244,6 +245,22 @@ def test_cli_prints_a_summary_and_refuses_twice(
     assert main(["demo", "--days", "2", "--runs-per-day", "10"]) == 1
     assert "--force" in capsys.readouterr().err
     assert main(["demo", "--days", "0"]) == 2
+
+
+def test_the_demo_adds_a_finished_example_experiment_once(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--days", "1", "--runs-per-day", "5"]) == 0
+    out = capsys.readouterr().out
+    ((experiment_id, status, cells),) = get_store(home).query(
+        "SELECT experiment_id, status, cells FROM experiments"
+    )
+    assert status == "finished" and f"experiment report {experiment_id}" in out
+    store = get_store(home)
+    assert store.query("SELECT count(*) FROM experiment_cells") == [(cells,)]
+    tags = store.query("SELECT DISTINCT json_extract_string(tags, '$.source') FROM runs")
+    assert tags == [("demo",)]  # the experiment's runs are demo runs too
+    assert demo_experiment.seed_demo_experiment(home) is None  # never a second one
 
 
 def test_app_seeds_only_an_empty_database(home: Path) -> None:

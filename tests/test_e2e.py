@@ -253,3 +253,25 @@ def test_other_pages_render_with_demo_history(app_url: str, page: Page, name: st
     goto(page, f"{app_url}/{name}")
     screenshot(page, f"06_{name.lower()}")
     check_no_exception(page)
+
+
+def test_experiments_page_shows_the_demo_experiment_and_exports_it(
+    app_url: str, page: Page
+) -> None:
+    """The launcher's demo includes a finished experiment: its verdicts, the frontier and
+    difference charts, and a self-contained HTML export."""
+    require_page("Experiments")
+    goto(page, app_url)
+    open_page(page, "Experiments")
+    expect(page.get_by_text("gpt-4o: the baseline")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(re.compile(r"mini_reply: cost -\d+ %"))).to_be_visible()
+    expect(page.locator(".vega-embed canvas, .vega-embed svg").nth(1)).to_be_visible()
+    wait_idle(page)
+    screenshot(page, "07_experiments")
+    check_no_exception(page)
+    button = page.locator('[data-testid="stDownloadButton"] button', has_text="HTML")
+    with page.expect_download() as download:
+        button.first.click()
+    document = Path(download.value.path()).read_text()
+    assert download.value.suggested_filename.startswith("model_choice-")
+    assert document.startswith("<!DOCTYPE html>") and document.count("<svg") == 3

@@ -13,7 +13,7 @@ import pytest
 from helpers import ROOT
 
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "app.py", ".streamlit")
-TREES = ("core", "pages", "data/workflows")
+TREES = ("core", "pages", "data/workflows", "data/experiments")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,9 @@ def test_the_wheel_ships_the_app_pages_and_examples(wheel: Path) -> None:
     assert pages == {p.name for p in (ROOT / "pages").glob("*.py")}
     examples = {Path(n).name for n in names if n.startswith("core/_bundled/data/workflows/")}
     assert examples == {p.name for p in (ROOT / "data" / "workflows").glob("*.yaml")}
+    shipped = {n.removeprefix("core/_bundled/") for n in names if "/data/experiments/" in n}
+    source = ROOT / "data" / "experiments"
+    assert shipped == {str(p.relative_to(ROOT)) for p in source.rglob("*") if p.is_file()}
 
 
 def test_an_installed_package_finds_its_own_copies(wheel: Path, tmp_path: Path) -> None:
@@ -63,6 +66,7 @@ def test_an_installed_package_finds_its_own_copies(wheel: Path, tmp_path: Path) 
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); from core import resources; "
         "print(resources.APP_SCRIPT); print(len(list(resources.EXAMPLE_WORKFLOWS.glob('*.yaml'))))"
+        "; print(len(list(resources.EXAMPLE_EXPERIMENTS.rglob('*.*'))))"
     )
     done = subprocess.run(
         [sys.executable, "-S", "-c", probe, str(installed)],
@@ -72,7 +76,9 @@ def test_an_installed_package_finds_its_own_copies(wheel: Path, tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    app, examples = done.stdout.split()
+    app, examples, experiment_files = done.stdout.split()
+    source = ROOT / "data" / "experiments"
+    assert int(experiment_files) == len([p for p in source.rglob("*.*") if p.is_file()])
     assert Path(app) == installed / "core" / "_bundled" / "app.py"
     assert Path(app).is_file()
     assert int(examples) == len(list((ROOT / "data" / "workflows").glob("*.yaml")))
