@@ -216,15 +216,19 @@ _RECORD_COLUMNS = (
 )
 
 
-def find_experiment(home: Path, wanted: str) -> ExperimentRecord:
+def find_experiment(home: Path, wanted: str, con: Any = None) -> ExperimentRecord:
     """The experiment `wanted` names: its id, a unique prefix of one, or its name (the
-    latest experiment of that name). Raises UnknownExperiment with what there is."""
-    rows = get_store(home).query(
+    latest experiment of that name). Raises UnknownExperiment with what there is. `con`: a
+    connection the caller already holds (a report reads everything in one)."""
+    if con is None:
+        with get_store(home).connect() as own:
+            return find_experiment(home, wanted, own)
+    rows = con.execute(
         f"SELECT {_RECORD_COLUMNS} FROM experiments"
-        " WHERE experiment_id = ? OR starts_with(experiment_id, ?) OR name = ?"
-        " ORDER BY experiment_id = ? DESC, name = ? DESC, created_at DESC",
-        [wanted, wanted, wanted, wanted, wanted],
-    )
+        " WHERE experiment_id = $w OR starts_with(experiment_id, $w) OR name = $w"
+        " ORDER BY experiment_id = $w DESC, name = $w DESC, created_at DESC",
+        {"w": wanted},
+    ).fetchall()
     exact = [r for r in rows if r[0] == wanted or r[1] == wanted]
     if exact:
         return _record(exact[0])
@@ -233,7 +237,7 @@ def find_experiment(home: Path, wanted: str) -> ExperimentRecord:
     if len(rows) > 1:
         ids = ", ".join(r[0] for r in rows[:5])
         raise UnknownExperiment(f"'{wanted}' matches several experiments ({ids}): give more")
-    known = [r[0] for r in get_store(home).query("SELECT name FROM experiments")]
+    known = [r[0] for r in con.execute("SELECT DISTINCT name FROM experiments").fetchall()]
     hint = did_you_mean(wanted, known)
     listing = "configurable-agents experiment list shows them" if known else "none recorded yet"
     raise UnknownExperiment(f"no experiment '{wanted}'{hint} ({listing})")

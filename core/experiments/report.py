@@ -13,8 +13,12 @@ and therefore switchable when it is cheaper or faster.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -217,40 +221,43 @@ def _iso(moment: datetime | None) -> str | None:
 
 # ---------------------------------------------------------------------------- queries
 
-_LATEST_CELLS = """
+# The latest row of each cell (a rerun supersedes an errored one), and each item's position
+# in item order: the statistics work on arrays aligned on it.
+_CELLS = """
+WITH cells AS (
     SELECT * FROM experiment_cells WHERE experiment_id = $id
     QUALIFY row_number() OVER (PARTITION BY item, variant, repeat ORDER BY recorded_at DESC) = 1
+), ranks AS (
+    SELECT item, row_number() OVER (ORDER BY item) - 1 AS i FROM (SELECT DISTINCT item FROM cells)
+)
 """
-_PER_ITEM = f"""
-WITH cells AS ({_LATEST_CELLS})
-SELECT variant, item, count(*) AS cells, avg(cost_usd) AS cost,
-       count(*) - count(cost_usd) AS unpriced,
+_PER_ITEM = f"""{_CELLS}
+SELECT list_position($variants, variant) - 1 AS v, any_value(r.i) AS i, item, count(*) AS cells,
+       avg(cost_usd) AS cost, count(*) - count(cost_usd) AS unpriced,
        count(*) FILTER (WHERE status <> 'success') AS errors, avg(duration_ms) AS latency,
        avg(input_tokens + output_tokens) AS tokens
-FROM cells GROUP BY variant, item
+FROM cells JOIN ranks r USING (item)
+WHERE list_contains($variants, variant)
+GROUP BY variant, item
 """
-_LATENCY = f"""
-WITH cells AS ({_LATEST_CELLS})
+_LATENCY = f"""{_CELLS}
 SELECT variant, quantile_cont(duration_ms, 0.5), quantile_cont(duration_ms, 0.95)
 FROM cells GROUP BY variant
 """
-_SCORES = f"""
-WITH cells AS ({_LATEST_CELLS})
-SELECT s.variant, s.scorer, s.item, sum(s.score) AS score_sum, count(s.score) AS judged,
+_SCORES = f"""{_CELLS}
+SELECT list_position($scorers, s.scorer) - 1 AS s, list_position($variants, s.variant) - 1 AS v,
+       any_value(r.i) AS i, sum(s.score) AS score_sum, count(s.score) AS judged,
        count(*) FILTER (WHERE s.passed) AS passes, count(s.passed) AS pass_judged,
        count(*) - count(s.score) AS unjudged, coalesce(sum(s.scorer_cost_usd), 0) AS judge_cost
-FROM experiment_scores s JOIN cells c ON c.run_id = s.run_id
-WHERE s.experiment_id = $id
-GROUP BY s.variant, s.scorer, s.item
+FROM experiment_scores s JOIN cells c ON c.run_id = s.run_id JOIN ranks r ON r.item = s.item
+WHERE s.experiment_id = $id AND list_contains($scorers, s.scorer)
+  AND list_contains($variants, s.variant)
+GROUP BY s.scorer, s.variant, s.item
 """
 _COST = (
     "SELECT sum(cost_usd), count(*) FILTER (WHERE cost_usd IS NOT NULL) FROM runs"
     " WHERE experiment = $id"
 )
-
-
-def _columns(con: Any, sql: str, experiment_id: str) -> dict[str, np.ndarray]:
-    return con.execute(sql, {"id": experiment_id}).fetchnumpy()
 
 
 def experiment_report(
@@ -259,27 +266,31 @@ def experiment_report(
     """The report of the experiment `wanted` names (an id, a prefix of one, or a name);
     raises UnknownExperiment. `items_shown` limits the per-item view (None: every item)."""
     folder = data_home(home)
-    record = find_experiment(folder, wanted)
     with get_store(folder).connect() as con:
-        per_item = _columns(con, _PER_ITEM, record.experiment_id)
+        record = find_experiment(folder, wanted, con)
+        names = [s["name"] for s in record.scorers]
+        given = {"id": record.experiment_id, "variants": record.variants, "scorers": names}
+        per_item = con.execute(_PER_ITEM, _only(_PER_ITEM, given)).fetchnumpy()
         latency = con.execute(_LATENCY, {"id": record.experiment_id}).fetchall()
-        scores = _columns(con, _SCORES, record.experiment_id)
+        scores = con.execute(_SCORES, given).fetchnumpy()
         cost, priced_runs = con.execute(_COST, {"id": record.experiment_id}).fetchone()
     figures = _Figures(record, per_item, scores)
-    variants = [figures.variant(name, latency) for name in record.variants]
-    _compare(variants, figures, record)
-    items = _item_views(folder, record, figures, items_shown)
-    notes = figures.notes()
+    variants = _summaries(figures, {row[0]: row[1:] for row in latency})
     return ExperimentReport(
         record=record,
-        cells_done=int(per_item["cells"].sum()) if len(per_item["cells"]) else 0,
+        cells_done=int(np.nansum(figures.cells["cells"])),
         cost_usd=float(cost) if priced_runs else None,
-        judge_cost_usd=float(scores["judge_cost"].sum()),
+        judge_cost_usd=float(np.nansum(figures.scores["judge_cost"])),
         variants=variants,
-        items=items,
+        items=_item_views(folder, record, figures, items_shown),
         items_total=len(figures.items),
-        notes=notes,
+        notes=figures.notes(),
     )
+
+
+def _only(sql: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The named parameters `sql` uses (DuckDB refuses unused ones)."""
+    return {name: value for name, value in given.items() if f"${name}" in sql}
 
 
 # ---------------------------------------------------------------------------- figures
@@ -293,8 +304,23 @@ def _effort(items: int) -> dict[str, int]:
     }
 
 
+def _aligned(columns: dict[str, np.ndarray], shape: tuple[int, ...], keys: list[str]) -> dict:
+    """Each measure of `columns` as an array of `shape`, indexed by the `keys` columns; NaN
+    where nothing ran (masked SQL NULLs too)."""
+    index = tuple(np.asarray(columns[key], dtype=int) for key in keys)
+    found = {}
+    for name, values in columns.items():
+        if name in (*keys, "item"):
+            continue
+        grid = np.full(shape, np.nan)
+        grid[index] = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)
+        found[name] = grid
+    return found
+
+
 class _Figures:
-    """The per-item figures as aligned arrays: one row per item that any variant ran."""
+    """The per-item figures as arrays: cells[measure][variant, item] and
+    scores[measure][scorer, variant, item], items in item order."""
 
     def __init__(
         self,
@@ -303,78 +329,28 @@ class _Figures:
         scores: dict[str, np.ndarray],
     ) -> None:
         self.record = record
-        self.items = np.unique(per_item["item"]) if len(per_item["item"]) else np.array([], int)
+        self.variants = {name: position for position, name in enumerate(record.variants)}
+        self.scorers = {s["name"]: position for position, s in enumerate(record.scorers)}
+        size = int(per_item["i"].max()) + 1 if len(per_item["i"]) else 0
+        self.items = np.zeros(size, dtype=int)
+        self.items[np.asarray(per_item["i"], dtype=int)] = per_item["item"]
         self.index = {int(item): position for position, item in enumerate(self.items)}
-        self.effort = _effort(len(self.items))
-        self.cell_columns = _by_variant(per_item, self.index)
-        self.score_columns = {
-            scorer: _by_variant(
-                {k: v[scores["scorer"] == scorer] for k, v in scores.items() if k != "scorer"},
-                self.index,
-            )
-            for scorer in np.unique(scores["scorer"])
-        }
+        self.effort = _effort(size)
+        self.cells = _aligned(per_item, (len(self.variants), size), ["v", "i"])
+        shape = (len(self.scorers), len(self.variants), size)
+        self.scores = _aligned(scores, shape, ["s", "v", "i"])
 
-    def per_item(self, variant: str, column: str) -> np.ndarray:
-        return self.cell_columns.get(variant, {}).get(column, self._empty())
+    def per_item(self, variant: str, measure: str) -> np.ndarray:
+        return self.cells[measure][self.variants[variant]]
 
-    def scores(self, variant: str, scorer: str) -> dict[str, np.ndarray]:
-        return self.score_columns.get(scorer, {}).get(variant, {})
+    def scored(self, variant: str, scorer: str, measure: str) -> np.ndarray:
+        return self.scores[measure][self.scorers[scorer], self.variants[variant]]
 
     def score_means(self, variant: str, scorer: str) -> np.ndarray:
-        columns = self.scores(variant, scorer)
-        if not columns:
-            return self._empty()
         with np.errstate(invalid="ignore", divide="ignore"):
-            return columns["score_sum"] / columns["judged"]
-
-    def _empty(self) -> np.ndarray:
-        return np.full(len(self.items), np.nan)
-
-    def variant(self, name: str, latency: list[tuple[Any, ...]]) -> VariantSummary:
-        cost = self.per_item(name, "cost")
-        interval = stats.bootstrap_mean(cost, resamples=self.effort["resamples"])
-        quantiles = {row[0]: row[1:] for row in latency}.get(name, (None, None))
-        return VariantSummary(
-            name=name,
-            cells_done=int(np.nansum(self.per_item(name, "cells"))),
-            errors=int(np.nansum(self.per_item(name, "errors"))),
-            cost_per_item=interval.estimate if interval else None,
-            cost_ci_low=interval.low if interval else None,
-            cost_ci_high=interval.high if interval else None,
-            unpriced_cells=int(np.nansum(self.per_item(name, "unpriced"))),
-            p50_latency_ms=quantiles[0],
-            p95_latency_ms=quantiles[1],
-            latency_ms=_mean(self.per_item(name, "latency")),
-            tokens_per_item=_mean(self.per_item(name, "tokens")),
-            scores={s["name"]: self.score(name, s["name"]) for s in self.record.scorers},
-        )
-
-    def score(self, variant: str, scorer: str) -> ScoreSummary:
-        columns = self.scores(variant, scorer)
-        if not columns:
-            return ScoreSummary(scorer, None, None, None, None, None, None, 0, 0)
-        passes, passed_n = columns["passes"], columns["pass_judged"]
-        interval = stats.bootstrap_mean(
-            self.score_means(variant, scorer), resamples=self.effort["resamples"]
-        )
-        grid = _pass_grid(np.nan_to_num(passes), np.nan_to_num(passed_n))
-        repeats = self.record.repeats
-        total = float(np.nansum(passed_n))
-        return ScoreSummary(
-            scorer=scorer,
-            mean=interval.estimate if interval else None,
-            ci_low=interval.low if interval else None,
-            ci_high=interval.high if interval else None,
-            pass_rate=float(np.nansum(passes)) / total if total else None,
-            pass_at_k=stats.pass_at_k(grid, repeats) if grid.size else None,
-            pass_hat_k=stats.pass_hat_k(grid, repeats) if grid.size else None,
-            cells=int(np.nansum(columns["judged"])),
-            unjudged=int(np.nansum(columns["unjudged"])),
-        )
-
-    def paired(self, baseline: np.ndarray, variant: np.ndarray) -> stats.PairedDifference | None:
-        return stats.paired_difference(baseline, variant, **self.effort)
+            return self.scored(variant, scorer, "score_sum") / self.scored(
+                variant, scorer, "judged"
+            )
 
     def notes(self) -> list[str]:
         found = []
@@ -389,27 +365,6 @@ class _Figures:
                 "will not show as significant."
             )
         return found
-
-
-def _by_variant(
-    columns: dict[str, np.ndarray], index: dict[int, int]
-) -> dict[str, dict[str, np.ndarray]]:
-    """variant -> measure -> values aligned on the items (NaN where not run)."""
-    found: dict[str, dict[str, np.ndarray]] = {}
-    variants = columns["variant"]
-    positions = np.array([index[int(item)] for item in columns["item"]], dtype=int)
-    measures = [name for name in columns if name not in ("variant", "item")]
-    for variant in np.unique(variants):
-        mask = variants == variant
-        aligned = {}
-        for measure in measures:
-            values = np.full(len(index), np.nan)
-            values[positions[mask]] = np.ma.filled(
-                np.ma.asarray(columns[measure][mask], dtype=float), np.nan
-            )
-            aligned[measure] = values
-        found[str(variant)] = aligned
-    return found
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -427,33 +382,113 @@ def _pass_grid(passes: np.ndarray, judged: np.ndarray) -> np.ndarray:
     return grid[judged > 0]
 
 
-# ---------------------------------------------------------------------------- comparisons
+# ---------------------------------------------------------------------------- statistics
 
 
-def _compare(variants: list[VariantSummary], figures: _Figures, record: ExperimentRecord) -> None:
-    """Paired differences against the baseline, Holm-corrected together; the frontiers; the
-    verdicts."""
-    base = next((v for v in variants if v.name == record.baseline), None)
-    raw: list[tuple[ScoreSummary, stats.PairedDifference]] = []
+def _resampled(figures: _Figures) -> dict[tuple[str, ...], Any]:
+    """Every bootstrap and paired test of the report, run on a thread per core: they are
+    independent, each seeded alike whatever runs first, and numpy releases the GIL while it
+    draws and sums."""
+    effort, base = figures.effort, figures.record.baseline
+    jobs: dict[tuple[str, ...], Callable[[], Any]] = {}
+    for variant in figures.variants:
+        cost = figures.per_item(variant, "cost")
+        jobs[("cost", variant)] = partial(stats.bootstrap_mean, cost, resamples=effort["resamples"])
+        for scorer in figures.scorers:
+            means = figures.score_means(variant, scorer)
+            jobs[("score", variant, scorer)] = partial(
+                stats.bootstrap_mean, means, resamples=effort["resamples"]
+            )
+            if variant != base and base in figures.variants:
+                jobs[("diff", variant, scorer)] = partial(
+                    stats.paired_difference, figures.score_means(base, scorer), means, **effort
+                )
+        if variant != base and base in figures.variants:
+            for measure in ("cost", "latency"):
+                jobs[(measure + "_diff", variant)] = partial(
+                    stats.paired_difference,
+                    figures.per_item(base, measure),
+                    figures.per_item(variant, measure),
+                    **effort,
+                )
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        futures = {key: pool.submit(job) for key, job in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def _summaries(figures: _Figures, latency: dict[str, tuple[Any, ...]]) -> list[VariantSummary]:
+    """Every variant's figures, its differences against the baseline (Holm-corrected
+    together), the frontiers and the verdicts."""
+    found = _resampled(figures)
+    record = figures.record
+    variants = []
+    for name in figures.variants:
+        interval = found[("cost", name)]
+        quantiles = latency.get(name, (None, None))
+        variants.append(
+            VariantSummary(
+                name=name,
+                cells_done=int(np.nansum(figures.per_item(name, "cells"))),
+                errors=int(np.nansum(figures.per_item(name, "errors"))),
+                cost_per_item=interval.estimate if interval else None,
+                cost_ci_low=interval.low if interval else None,
+                cost_ci_high=interval.high if interval else None,
+                unpriced_cells=int(np.nansum(figures.per_item(name, "unpriced"))),
+                p50_latency_ms=quantiles[0],
+                p95_latency_ms=quantiles[1],
+                latency_ms=_mean(figures.per_item(name, "latency")),
+                tokens_per_item=_mean(figures.per_item(name, "tokens")),
+                scores={s: _score(figures, found, name, s) for s in figures.scorers},
+            )
+        )
+    raw = [
+        (variant.scores[scorer], found[("diff", variant.name, scorer)])
+        for variant in variants
+        for scorer in figures.scorers
+        if found.get(("diff", variant.name, scorer)) is not None
+    ]
+    for (summary, difference), p_value in zip(
+        raw, stats.holm([d.p_value for _, d in raw]), strict=True
+    ):
+        summary.vs_baseline = _difference(difference, float(p_value))
     for variant in variants:
-        if base is None or variant is base:
-            continue
-        for name, summary in variant.scores.items():
-            found = figures.paired(
-                figures.score_means(base.name, name), figures.score_means(variant.name, name)
-            )
-            if found is not None:
-                raw.append((summary, found))
-        for column, attribute in (("cost", "cost_vs_baseline"), ("latency", "latency_vs_baseline")):
-            found = figures.paired(
-                figures.per_item(base.name, column), figures.per_item(variant.name, column)
-            )
-            if found is not None:
-                setattr(variant, attribute, _difference(found, found.p_value))
-    adjusted = stats.holm([found.p_value for _, found in raw])
-    for (summary, found), p_value in zip(raw, adjusted, strict=True):
-        summary.vs_baseline = _difference(found, float(p_value))
-    primary = record.primary_scorer
+        for measure, attribute in (
+            ("cost", "cost_vs_baseline"),
+            ("latency", "latency_vs_baseline"),
+        ):
+            difference = found.get((measure + "_diff", variant.name))
+            if difference is not None:
+                setattr(variant, attribute, _difference(difference, difference.p_value))
+    _frontiers(variants, record.primary_scorer)
+    base = next((v for v in variants if v.name == record.baseline), None)
+    for variant in variants:
+        variant.decision, variant.verdict = _verdict(variant, base, record)
+    return variants
+
+
+def _score(
+    figures: _Figures, found: dict[tuple[str, ...], Any], variant: str, scorer: str
+) -> ScoreSummary:
+    interval = found[("score", variant, scorer)]
+    passes = figures.scored(variant, scorer, "passes")
+    judged = figures.scored(variant, scorer, "pass_judged")
+    grid = _pass_grid(np.nan_to_num(passes), np.nan_to_num(judged))
+    total = float(np.nansum(judged))
+    k = figures.record.repeats
+    return ScoreSummary(
+        scorer=scorer,
+        mean=interval.estimate if interval else None,
+        ci_low=interval.low if interval else None,
+        ci_high=interval.high if interval else None,
+        pass_rate=float(np.nansum(passes)) / total if total else None,
+        pass_at_k=stats.pass_at_k(grid, k) if grid.size else None,
+        pass_hat_k=stats.pass_hat_k(grid, k) if grid.size else None,
+        cells=int(np.nansum(figures.scored(variant, scorer, "judged"))),
+        unjudged=int(np.nansum(figures.scored(variant, scorer, "unjudged"))),
+    )
+
+
+def _frontiers(variants: list[VariantSummary], primary: str) -> None:
     means = np.array([_or_nan(v.scores[primary].mean) for v in variants])
     cost = np.array([_or_nan(v.cost_per_item) for v in variants])
     latency = np.array([_or_nan(v.p95_latency_ms) for v in variants])
@@ -461,8 +496,6 @@ def _compare(variants: list[VariantSummary], figures: _Figures, record: Experime
         variants, stats.pareto_front(cost, means), stats.pareto_front(latency, means), strict=True
     ):
         variant.pareto, variant.pareto_latency = bool(on_cost), bool(on_latency)
-    for variant in variants:
-        variant.decision, variant.verdict = _verdict(variant, base, record)
 
 
 def _difference(found: stats.PairedDifference, p_value: float) -> Difference:
@@ -552,8 +585,8 @@ def _item_views(
             {"id": record.experiment_id, "items": ids},
         ).fetchall()
         cells = con.execute(
-            f"WITH cells AS ({_LATEST_CELLS}) SELECT item, variant, repeat, status, output,"
-            " error, run_id FROM cells WHERE list_contains($items, item)",
+            f"{_CELLS} SELECT item, variant, repeat, status, output, error, run_id FROM cells"
+            " WHERE list_contains($items, item)",
             {"id": record.experiment_id, "items": ids},
         ).fetchall()
         scored = con.execute(
