@@ -20,7 +20,10 @@ EXPERIMENTS_DIR = "experiments"
 
 def data_home(home: str | os.PathLike[str] | None = None) -> Path:
     """The data folder: the argument, else $CONFIGURABLE_AGENTS_HOME, else ./data."""
-    return _resolved(os.fspath(home or os.environ.get(HOME_VARIABLE) or "data"), os.getcwd())
+    chosen = os.fspath(home or os.environ.get(HOME_VARIABLE) or "data")
+    # Only a relative folder depends on the working directory; asking for it costs a syscall
+    # that an experiment running thousands of cells would pay per run.
+    return _resolved(chosen, "" if os.path.isabs(chosen) else os.getcwd())
 
 
 @cache

@@ -132,15 +132,34 @@ class CellScorer:
         if result.status != "success":
             reason = f"the run {result.status.replace('_', ' ')}: {result.error or 'no detail'}"
             return [Score(s.name, 0.0, False, reason[:300]) for s in self.scorers]
-        return list(
-            await asyncio.gather(
-                *(self._one(s, variant, item, repeat, result, judging) for s in self.scorers)
+        # Most scorers are plain functions: only a judge or sandboxed code is awaited.
+        waiting = [
+            self._awaited(s, variant, item, repeat, result, judging)
+            for s in self.scorers
+            if isinstance(s, Judge | Python)
+        ]
+        awaited = iter(await asyncio.gather(*waiting)) if waiting else iter(())
+        return [
+            next(awaited) if isinstance(s, Judge | Python) else self._now(s, item, variant, result)
+            for s in self.scorers
+        ]
+
+    def _now(self, scorer: Any, item: Item, variant: Variant, result: RunResult) -> Score:
+        if scorer.type in ("max_cost", "max_latency_ms"):
+            check = scorers.max_cost if scorer.type == "max_cost" else scorers.max_latency
+            return _scored(scorer, check(result, scorer.limit))
+        expected = self.expected(scorer, item)
+        if expected is None and scorer.type in COMPARED:
+            return _scored(
+                scorer, scorers.Verdict(None, f"item {item.number} has no expected value")
             )
+        return _scored(
+            scorer, self._deterministic(scorer, self.target(scorer, variant, result), expected)
         )
 
-    async def _one(
+    async def _awaited(
         self,
-        scorer: Any,
+        scorer: Judge | Python,
         variant: Variant,
         item: Item,
         repeat: int,
@@ -148,21 +167,13 @@ class CellScorer:
         judging: dict[str, Any],
     ) -> Score:
         output = self.target(scorer, variant, result)
-        expected = self.expected(scorer, item)
-        cost = None
-        if isinstance(scorer, Judge):
-            verdict, cost = await self._judge(scorer, variant, item, repeat, output, judging)
-        elif isinstance(scorer, Python):
-            verdict = await run_python_scorer(scorer, output, expected, item.inputs)
-        elif scorer.type in ("max_cost", "max_latency_ms"):
-            check = scorers.max_cost if scorer.type == "max_cost" else scorers.max_latency
-            verdict = check(result, scorer.limit)
-        elif expected is None and scorer.type in COMPARED:
-            verdict = scorers.Verdict(None, f"item {item.number} has no expected value")
-        else:
-            verdict = self._deterministic(scorer, output, expected)
-        passed = None if verdict.score is None else verdict.score >= threshold(scorer)
-        return Score(scorer.name, verdict.score, passed, verdict.reason, cost)
+        if isinstance(scorer, Python):
+            verdict = await run_python_scorer(
+                scorer, output, self.expected(scorer, item), item.inputs
+            )
+            return _scored(scorer, verdict)
+        verdict, cost = await self._judge(scorer, variant, item, repeat, output, judging)
+        return _scored(scorer, verdict, cost)
 
     def _deterministic(self, scorer: Any, output: Any, expected: Any) -> scorers.Verdict:
         kind = scorer.type
@@ -227,6 +238,11 @@ class CellScorer:
             if label not in shown and scorer.type not in ("max_cost", "max_latency_ms"):
                 shown[label] = _kept(self.target(scorer, variant, result))
         return json.dumps(shown, ensure_ascii=False, default=str)
+
+
+def _scored(scorer: Any, verdict: scorers.Verdict, cost: float | None = None) -> Score:
+    passed = None if verdict.score is None else verdict.score >= threshold(scorer)
+    return Score(scorer.name, verdict.score, passed, verdict.reason, cost)
 
 
 def _kept(value: Any) -> Any:
