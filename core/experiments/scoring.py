@@ -32,7 +32,7 @@ from core.experiments.judge import (
 from core.experiments.loader import Experiment
 from core.experiments.model import COMPARED, Judge, Python
 from core.experiments.python_scorer import run_python_scorer
-from core.experiments.validation import column_of
+from core.experiments.validation import WHOLE_RUN, column_of
 from core.experiments.variants import Variant
 from core.providers.base import Reference
 from core.workflow.models import LLMNode
@@ -64,7 +64,10 @@ def threshold(scorer: Any) -> float:
 
 
 def target_label(scorer: Any) -> str:
-    """What a scorer reads, as cells and reports label it: a node's name, or `outputs`."""
+    """What a scorer reads, as cells and reports label it: a node's name, `outputs`, or the
+    cell's `run` (cost and latency scorers)."""
+    if scorer.type in WHOLE_RUN:
+        return "run"
     return scorer.node or OUTPUTS
 
 
@@ -145,7 +148,7 @@ class CellScorer:
         ]
 
     def _now(self, scorer: Any, item: Item, variant: Variant, result: RunResult) -> Score:
-        if scorer.type in ("max_cost", "max_latency_ms"):
+        if scorer.type in WHOLE_RUN:
             check = scorers.max_cost if scorer.type == "max_cost" else scorers.max_latency
             return _scored(scorer, check(result, scorer.limit))
         expected = self.expected(scorer, item)
@@ -235,7 +238,7 @@ class CellScorer:
         shown: dict[str, Any] = {}
         for scorer in self.scorers:
             label = target_label(scorer)
-            if label not in shown and scorer.type not in ("max_cost", "max_latency_ms"):
+            if label not in shown and scorer.type not in WHOLE_RUN:
                 shown[label] = _kept(self.target(scorer, variant, result))
         return json.dumps(shown, ensure_ascii=False, default=str)
 
