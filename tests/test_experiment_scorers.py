@@ -200,7 +200,8 @@ async def test_a_simulated_judge_grades_against_the_expected_answer(
 ) -> None:
     extra = (
         "  - name: graded\n    type: llm_judge\n    node: answer\n    rubric: Correct?\n"
-        "    expected: {column: answer}\n    llm: {provider: simulated, model: gpt-4.1}\n"
+        "    expected: {column: answer}\n"
+        "    llm: {provider: simulated, model: gpt-4.1, simulate: {latency_ms: 0}}\n"
     )
     experiment = load_experiment(quiz_experiment(tmp_path, extra=extra))
     scorer = CellScorer(experiment, arun_workflow)
