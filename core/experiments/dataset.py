@@ -12,6 +12,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ class Item:
     inputs: dict[str, Any]
     values: dict[str, Any]
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Identifies the item by its inputs, the same in every variant and experiment."""
         text = json.dumps(self.inputs, sort_keys=True, default=str)

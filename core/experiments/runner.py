@@ -160,7 +160,7 @@ class _Execution:
         experiment: Experiment,
         experiment_id: str,
         todo: list[Cell],
-        done: int,
+        states: dict[Cell, str],
         spent_before: float,
         *,
         simulate: bool,
@@ -179,10 +179,13 @@ class _Execution:
         self.scorer = scorer
         self.items: dict[int, Item] = {item.number: item for item in experiment.items}
         self.store = get_store(home)
+        # Each recorded cell's status, those of earlier runs included: the outcome's counts.
+        self.states = states
+        # A cell run again was counted done; it counts again when its new row is written.
+        done = len(states) - sum(cell in states for cell in todo)
         self.progress = Progress(done, experiment.cells, spent_before, 0, len(todo))
         self.stop_reason: str | None = None
         self.error: str | None = None
-        self.failed: list[Cell] = []
         max_cost = experiment.spec.max_cost
         self.budget = Budget(None, max_cost - spent_before) if max_cost is not None else None
 
@@ -243,8 +246,7 @@ class _Execution:
             return
         output = self.scorer.cell_output(variant, result)
         record_cell(self.store, self.experiment_id, cell, result, output, scores)
-        if result.status != "success":
-            self.failed.append(cell)
+        self.states[cell] = result.status
         self.progress.done += 1
         self.progress.ran += 1
         if self.on_progress is not None:
@@ -280,7 +282,7 @@ async def run_experiment(
     simulated = is_simulated(experiment, scorer, simulate)
     previous = resume or rerun_failed
     if previous is not None:
-        experiment_id, todo, done = _continue(experiment, folder, previous, simulated, resume)
+        experiment_id, todo, states = _continue(experiment, folder, previous, simulated, resume)
     check_keys(experiment, scorer, simulated)
     store = get_store(folder)
     cells = all_cells(experiment)
@@ -289,7 +291,7 @@ async def run_experiment(
         record_status(store, experiment_id, RUNNING)
     else:
         experiment_id = f"{experiment.name}-{secrets.token_hex(3)}"
-        todo, done, before = cells, 0, 0.0
+        todo, states, before = cells, {}, 0.0
         record_experiment(store, experiment, experiment_id, simulated)
     if on_start is not None:
         on_start(experiment_id)
@@ -297,7 +299,7 @@ async def run_experiment(
         experiment,
         experiment_id,
         todo,
-        done,
+        states,
         before,
         simulate=simulate,
         home=folder,
@@ -316,14 +318,13 @@ async def run_experiment(
             status, error = _final(execution, experiment_id)
         record_status(store, experiment_id, status, error)
         store.flush_soon()
-    states = cell_states(folder, experiment_id)
     return Outcome(
         experiment_id=experiment_id,
         name=experiment.name,
         status=status,
         cells=len(cells),
-        cells_done=len(states),
-        cells_failed=sum(state != "success" for state in states.values()),
+        cells_done=len(execution.states),
+        cells_failed=sum(state != "success" for state in execution.states.values()),
         cost_usd=execution.progress.cost_usd,
         simulated=simulated,
         seconds=time.monotonic() - clock,
@@ -334,8 +335,8 @@ async def run_experiment(
 
 def _continue(
     experiment: Experiment, home: Path, wanted: str, simulated: bool, resume: str | None
-) -> tuple[str, list[Cell], int]:
-    """(id, cells to run, cells done) for --resume or --rerun-failed."""
+) -> tuple[str, list[Cell], dict[Cell, str]]:
+    """(id, cells to run, each recorded cell's status) for --resume or --rerun-failed."""
     record = find_experiment(home, wanted)
     flag = "--resume" if resume else "--rerun-failed"
     if record.design_hash != experiment.design_hash:
@@ -360,8 +361,7 @@ def _continue(
         todo = [cell for cell in cells if cell not in states]
     else:
         todo = [cell for cell in cells if states.get(cell, "success") != "success"]
-    # A cell run again was counted done; it counts again when its new row is written.
-    return record.experiment_id, todo, len(states) - (0 if resume else len(todo))
+    return record.experiment_id, todo, states
 
 
 def _final(execution: _Execution, experiment_id: str) -> tuple[str, str | None]:

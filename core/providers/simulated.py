@@ -16,7 +16,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from core.catalog.model_names import bare_model
@@ -137,16 +137,25 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@cache
+def _skill(provider: str, model: str) -> float:
+    """The model's class skill plus its own fixed offset within the class."""
+    offset = MODEL_SPREAD * (2 * _uniforms(_digest(bare_model(provider, model)))[0] - 1)
+    return SKILL[model_class(provider, model).name] + offset
+
+
+@lru_cache(maxsize=1 << 16)
+def _difficulty(item: str) -> float:
+    u = _uniforms(_digest(f"item {item}"))
+    return DIFFICULTY_MEAN + DIFFICULTY_SD * _normal(u[0], u[1])
+
+
 def success_probability(provider: str, model: str, instructions: str, item: str) -> float:
     """Chance that a simulated `model` answers `item` right, given the prompt's wording."""
-    name = bare_model(provider, model)
-    offset = MODEL_SPREAD * (2 * _uniforms(_digest(name))[0] - 1)
     bonus = FEW_SHOT_BONUS * bool(_FEW_SHOT.search(instructions)) + REASONING_BONUS * bool(
         _REASONING.search(instructions)
     )
-    u = _uniforms(_digest(f"item {item}"))
-    difficulty = DIFFICULTY_MEAN + DIFFICULTY_SD * _normal(u[0], u[1])
-    logit = SKILL[model_class(provider, model).name] + offset + bonus - difficulty
+    logit = _skill(provider, model) + bonus - _difficulty(item)
     return 1 / (1 + math.exp(-logit))
 
 
