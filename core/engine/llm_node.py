@@ -140,19 +140,34 @@ async def _execute(
         return
 
     price = ctx.prices.price(request.provider, request.model)
-    reservations = _reserve(ctx, request, price, result)
+    reservation: Reservation | None = None
+    if ctx.budget.max_tokens is not None or ctx.budget.max_cost is not None:
+        input_tokens = count_message_tokens(request.provider, request.model, request.messages)
+        worst = input_tokens + request.max_output_tokens
+        worst_cost = price.cost(input_tokens, request.max_output_tokens) if price else None
+        try:
+            reservation = ctx.budget.reserve(worst, worst_cost)
+        except BudgetExceeded as exc:
+            result.status, result.error = "budget_exceeded", str(exc)
+            raise
+    shared = _reserve_shared(ctx, request, price, result, reservation)
     provider = ctx.simulated if simulated else ctx.real
     assert provider is not None, "real provider requested but not configured"
     try:
         reply = await _call_with_retries(ctx, provider, request, result, node)
     except BaseException:
-        for budget, reservation in reservations:
-            budget.settle(reservation, 0, 0.0)
+        if reservation is not None:
+            ctx.budget.settle(reservation, 0, 0.0)
+        if shared is not None and ctx.shared_budget is not None:
+            ctx.shared_budget.settle(shared, 0, 0.0)
         raise
     result.input_tokens, result.output_tokens = reply.input_tokens, reply.output_tokens
     result.cost_usd = price.cost(reply.input_tokens, reply.output_tokens) if price else None
-    for budget, reservation in reservations:
-        budget.settle(reservation, reply.input_tokens + reply.output_tokens, result.cost_usd)
+    if reservation is not None:
+        ctx.budget.settle(reservation, reply.input_tokens + reply.output_tokens, result.cost_usd)
+    if shared is not None and ctx.shared_budget is not None:
+        used = reply.input_tokens + reply.output_tokens
+        ctx.shared_budget.settle(shared, used, result.cost_usd)
     try:
         result.output = decode_output(node, reply.text)
     except ValueError as exc:
@@ -164,30 +179,26 @@ async def _execute(
         ctx.cache.put(key, cached, node.cache.ttl if node.cache else None)
 
 
-def _reserve(
-    ctx: LLMContext, request: LLMRequest, price: Price | None, result: NodeResult
-) -> list[tuple[Budget, Reservation]]:
-    """Book the call's worst case on the run's budget and on the shared one, or on neither:
-    a refusal by either releases what the other had booked and stops the node."""
-    limited = ctx.budget.max_tokens is not None or ctx.budget.max_cost is not None
-    if not limited and ctx.shared_budget is None:
-        return []
+def _reserve_shared(
+    ctx: LLMContext,
+    request: LLMRequest,
+    price: Price | None,
+    result: NodeResult,
+    own: Reservation | None,
+) -> Reservation | None:
+    """Book the call's worst case on the shared budget too (an experiment's); a refusal
+    releases the run's own reservation `own` and stops the node."""
+    if ctx.shared_budget is None:
+        return None
     input_tokens = count_message_tokens(request.provider, request.model, request.messages)
-    worst = input_tokens + request.max_output_tokens
     worst_cost = price.cost(input_tokens, request.max_output_tokens) if price else None
-    reservations: list[tuple[Budget, Reservation]] = []
-    budgets = [(ctx.budget, "")] if limited else []
-    if ctx.shared_budget is not None:
-        budgets.append((ctx.shared_budget, f"{SHARED_BUDGET}: "))
-    for budget, label in budgets:
-        try:
-            reservations.append((budget, budget.reserve(worst, worst_cost)))
-        except BudgetExceeded as exc:
-            for booked, reservation in reservations:
-                booked.settle(reservation, 0, 0.0)
-            result.status, result.error = "budget_exceeded", f"{label}{exc}"
-            raise
-    return reservations
+    try:
+        return ctx.shared_budget.reserve(input_tokens + request.max_output_tokens, worst_cost)
+    except BudgetExceeded as exc:
+        if own is not None:
+            ctx.budget.settle(own, 0, 0.0)
+        result.status, result.error = "budget_exceeded", f"{SHARED_BUDGET}: {exc}"
+        raise
 
 
 def decode_output(node: LLMNode, text: str) -> Any:
