@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -199,20 +200,41 @@ class ReportingExporter:
         timeout: float | None = None,
     ) -> None:
         try:
+            import requests
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import SpanExportResult
         except ImportError as exc:
             raise missing_extra("otel", "Exporting OpenTelemetry traces") from exc
+
+        class Session(requests.Session):
+            """Remembers why the last request failed: the SDK keeps that to itself."""
+
+            failure: str | None = None
+
+            def request(self, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    response = super().request(*args, **kwargs)
+                except Exception as exc:
+                    self.failure = _describe(exc)
+                    raise
+                if response.status_code >= 300:
+                    self.failure = f"HTTP {response.status_code} {response.reason}"
+                return response
+
         self.endpoint = endpoint
         self._results = SpanExportResult
         self._on_failure = on_failure
-        self._inner = OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=timeout)
+        self._session = Session()
+        self._inner = OTLPSpanExporter(
+            endpoint=endpoint, headers=headers, timeout=timeout, session=self._session
+        )
 
     def export(self, spans: Sequence[ReadableSpan]) -> Any:
+        self._session.failure = None
         with quiet():
             try:
                 result = self._inner.export(spans)
-                reason = last_sdk_message() or "the backend did not accept the spans"
+                reason = self._session.failure or last_sdk_message() or "not accepted"
             except Exception as exc:
                 result, reason = self._results.FAILURE, repr(exc)
         if result is not self._results.SUCCESS:
@@ -225,6 +247,17 @@ class ReportingExporter:
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _describe(exc: Exception) -> str:
+    """A request's failure in a few words: the OS error when there is one."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    if found:
+        return f"{type(exc).__name__}: {found.group(0)}"
+    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
+        return f"no answer in time ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 # ----------------------------------------------------------------------------- history
