@@ -157,7 +157,7 @@ def live_exporter_from_env() -> LiveTraceExporter | None:
                 _live[key] = LiveTraceExporter(endpoint)
             return _live[key]
     except Exception as exc:  # OTLPConfigError, MissingExtra, or a bad setting for the SDK
-        warn_once("config", "OpenTelemetry live export is off: %s", exc)
+        warn_once(f"config: {exc}", "OpenTelemetry live export is off: %s", exc)
     return None
 
 

@@ -139,15 +139,12 @@ def run_spans(
     root_id = span_id_for(run_id, None)
     start = epoch_ns(run["started_at"])
     end = max(epoch_ns(run.get("finished_at") or run["started_at"]), start)
-    ran = {row["node"] for row in nodes}
+    ids = {row["node"]: span_id_for(run_id, row["node"]) for row in nodes}
     spans = [_run_span(run, trace_id, root_id, start, end)]
     for row in nodes:
-        links = tuple(
-            span_id_for(run_id, parent)
-            for parent in (parents or {}).get(row["node"], ())
-            if parent in ran
-        )
-        spans.append(_node_span(run, row, trace_id, root_id, links, start, end))
+        node = row["node"]
+        links = tuple(ids[p] for p in (parents or {}).get(node, ()) if p in ids)
+        spans.append(_node_span(run, row, trace_id, root_id, ids[node], links, start, end))
     return spans
 
 
@@ -191,6 +188,7 @@ def _node_span(
     row: Mapping[str, Any],
     trace_id: int,
     root_id: int,
+    span_id: int,
     links: tuple[int, ...],
     run_start: int,
     run_end: int,
@@ -234,7 +232,7 @@ def _node_span(
         name=name,
         kind=kind,
         trace_id=trace_id,
-        span_id=span_id_for(run["run_id"], node),
+        span_id=span_id,
         parent_id=root_id,
         start_ns=start,
         end_ns=end,

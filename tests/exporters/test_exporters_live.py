@@ -4,6 +4,7 @@ backend is down, failing or hanging."""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from pathlib import Path
 
@@ -101,8 +102,26 @@ def test_grpc_setting_turns_live_export_off_with_one_warning(
         assert live_exporter_from_env() is None
         assert live_exporter_from_env() is None
 
-    assert len(_our_warnings(caplog)) <= 1  # one per process: an earlier test may have had it
-    assert all("grpc is not supported" in w for w in _our_warnings(caplog))
+    (warning,) = _our_warnings(caplog)
+    assert warning.startswith(
+        "OpenTelemetry live export is off: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc is not supp"
+    )
+
+
+def test_missing_extra_turns_live_export_off_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
+    # Headers of its own, so no exporter an earlier test created for the endpoint is reused.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-test=missing-extra")
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)
+
+    with caplog.at_level(logging.WARNING):
+        assert live_exporter_from_env() is None
+        assert live_exporter_from_env() is None
+
+    (warning,) = _our_warnings(caplog)
+    assert "pip install 'configurable-agents[otel]'" in warning
 
 
 @pytest.mark.parametrize("backend", ["unreachable", "status 500", "hanging"])
