@@ -99,9 +99,11 @@ class SpanFactory:
         trace, resources, sdk_trace, scope = _sdk()
         self._trace = trace
         self._readable = sdk_trace.ReadableSpan
-        self._resource: Resource = resources.Resource.create(
-            {"service.name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME}
-        )
+        # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win; the SDK's default name does not.
+        resource: Resource = resources.Resource.create()
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(resources.Resource({"service.name": SERVICE_NAME}))
+        self._resource = resource
         self._scope = scope(
             "configurable_agents.exporters",
             schema_url=f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}",

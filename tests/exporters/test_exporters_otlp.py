@@ -35,6 +35,7 @@ def test_recorded_runs_arrive_as_genai_traces(
     assert (summary.runs, summary.spans, summary.failed, summary.error) == (2, 9, 0, None)
     traces = _traces(mlflow_server, experiment)
     assert sorted(traces) == sorted([f"tr-{history.fanout}", f"tr-{history.failed}"])
+    assert traces[f"tr-{history.fanout}"].info.tags["service.name"] == "configurable-agents"
     spans = {span.name: span for span in traces[f"tr-{history.fanout}"].data.spans}
     assert sorted(spans) == [
         "chat claude-haiku-4-5",
