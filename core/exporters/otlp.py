@@ -223,7 +223,6 @@ class ReportingExporter:
                     self.failure = f"HTTP {response.status_code} {response.reason}"
                 return response
 
-        self.endpoint = endpoint
         self._results = SpanExportResult
         self._on_failure = on_failure
         self._session = Session()

@@ -4,7 +4,6 @@ the simulated provider, and a tiny local HTTP server that answers however a test
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
 import os
 import signal
@@ -35,8 +34,9 @@ SERVER_START_TIMEOUT = 180.0  # a cold start (database migrations) took ~30 s he
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """A real `mlflow server` (SQLite store) on a free port, for the whole session."""
-    if importlib.util.find_spec("mlflow") is None:
-        pytest.skip("mlflow is not installed: pip install 'configurable-agents[mlflow]'")
+    pytest.importorskip(
+        "mlflow", reason="mlflow is not installed: pip install 'configurable-agents[mlflow]'"
+    )
     folder = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     log = (folder / "server.log").open("w")

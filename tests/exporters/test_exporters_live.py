@@ -22,7 +22,9 @@ from core import run_workflow
 from core.exporters.live import LiveTraceExporter, live_exporter_from_env
 from core.telemetry import NODE_RUNS_COLUMNS, RUNS_COLUMNS, get_store
 
-pytest.importorskip("opentelemetry.sdk", reason="pip install 'configurable-agents[otel]'")
+pytest.importorskip(
+    "opentelemetry.exporter.otlp.proto.http", reason="pip install 'configurable-agents[otel]'"
+)
 
 
 def _run_and_export(home: Path, tmp_path: Path, exporter: LiveTraceExporter) -> str:

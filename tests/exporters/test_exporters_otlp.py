@@ -13,7 +13,9 @@ from core.exporters.otlp import OTLPConfigError, export_otlp, otlp_endpoint
 from core.exporters.spans import epoch_ns, span_id_for
 from core.telemetry import get_store
 
-pytest.importorskip("opentelemetry.sdk", reason="pip install 'configurable-agents[otel]'")
+pytest.importorskip(
+    "opentelemetry.exporter.otlp.proto.http", reason="pip install 'configurable-agents[otel]'"
+)
 
 EXPERIMENT_HEADER = "x-mlflow-experiment-id"
 
