@@ -15,7 +15,6 @@ from exporter_helpers import (
     MlflowServer,
     Receiver,
     closed_port_url,
-    wait_for,
 )
 
 from core import run_workflow
@@ -141,13 +140,14 @@ def test_a_failing_backend_costs_one_warning_and_never_the_run(
         receiver.status = 500
         if backend == "hanging":
             receiver.hold = threading.Event()  # answers only when the test ends
-    exporter = LiveTraceExporter(endpoint, timeout=1, schedule_delay_ms=50)
+    # The worker never wakes by itself here: each flush sends exactly one batch, one run.
+    exporter = LiveTraceExporter(endpoint, timeout=1, schedule_delay_ms=600_000)
 
     with caplog.at_level(logging.WARNING):
         _run_and_export(home, tmp_path, exporter)
-        wait_for(lambda: _our_warnings(caplog), 30, "the warning about the failing backend")
+        assert exporter.flush(timeout=30)
         _run_and_export(home, tmp_path, exporter)  # a second run, after the first failure
-        exporter.flush(timeout=30)
+        assert exporter.flush(timeout=30)
 
     warnings = _our_warnings(caplog)
     assert len(warnings) == 1
