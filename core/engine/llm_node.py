@@ -1,8 +1,10 @@
-"""Running one LLM node: render, consult the cache, reserve budget, call with retries, price."""
+"""Running one LLM node: render, consult the cache, reserve budget, call with retries, and
+price the provider's usage with LiteLLM."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +13,7 @@ from typing import Any
 from core.catalog.model_names import SIMULATED
 from core.catalog.prices import PriceBook
 from core.catalog.tokens import count_message_tokens
+from core.catalog.usage import Usage
 from core.engine import json_output
 from core.engine.budget import Budget, BudgetExceeded, Reservation
 from core.engine.response_cache import CachedReply, ResponseCache
@@ -31,6 +34,7 @@ class LLMContext:
     cache: ResponseCache | None
     prices: PriceBook
     budget: Budget
+    price_estimated_usage: bool  # price a reply without usage on locally counted tokens
     semaphore: asyncio.Semaphore
     real: Provider | None
     simulated: Provider
@@ -113,29 +117,27 @@ async def _execute(
     if caching and _serve_from_cache(ctx, node, key, result):
         return
 
-    price = ctx.prices.price(request.provider, request.model)
-    reservation: Reservation | None = None
-    if ctx.budget.max_tokens is not None or ctx.budget.max_cost is not None:
-        input_tokens = count_message_tokens(request.provider, request.model, request.messages)
-        worst = input_tokens + request.max_output_tokens
-        worst_cost = price.cost(input_tokens, request.max_output_tokens) if price else None
-        try:
-            reservation = ctx.budget.reserve(worst, worst_cost)
-        except BudgetExceeded as exc:
-            result.status, result.error = "budget_exceeded", str(exc)
-            raise
     provider = ctx.simulated if simulated else ctx.real
     assert provider is not None, "real provider requested but not configured"
+    budgeted: list[_Reserved] = []  # filled inside the concurrency slot, just before the call
     try:
-        reply = await _call_with_retries(ctx, provider, request, result, node)
+        reply = await _call_with_retries(ctx, provider, request, result, node, budgeted)
     except BaseException:
-        if reservation is not None:
-            ctx.budget.settle(reservation, 0, 0.0)
+        if budgeted:
+            ctx.budget.settle(budgeted[0].reservation, 0, 0.0)
         raise
-    result.input_tokens, result.output_tokens = reply.input_tokens, reply.output_tokens
-    result.cost_usd = price.cost(reply.input_tokens, reply.output_tokens) if price else None
-    if reservation is not None:
-        ctx.budget.settle(reservation, reply.input_tokens + reply.output_tokens, result.cost_usd)
+    usage = reply.usage
+    result.input_tokens, result.output_tokens = usage.input_tokens, usage.output_tokens
+    result.cached_tokens, result.reasoning_tokens = usage.cached_tokens, usage.reasoning_tokens
+    result.usage_estimated = usage.estimated
+    result.cost_usd = (
+        None
+        if usage.estimated and not ctx.price_estimated_usage
+        else ctx.prices.cost(request.provider, request.model, usage)
+    )
+    if budgeted:
+        ctx.budget.learn((request.provider, request.model), budgeted[0].counted, usage.input_tokens)
+        ctx.budget.settle(budgeted[0].reservation, usage.tokens, result.cost_usd)
     try:
         result.output = decode_output(node, reply.text)
     except ValueError as exc:
@@ -143,8 +145,29 @@ async def _execute(
         return
     result.status = "success"
     if caching and ctx.cache is not None:
-        cached = CachedReply(reply.text, reply.input_tokens, reply.output_tokens, result.cost_usd)
+        cached = CachedReply(reply.text, usage.input_tokens, usage.output_tokens, result.cost_usd)
         ctx.cache.put(key, cached, node.cache.ttl if node.cache else None)
+
+
+@dataclass(slots=True)
+class _Reserved:
+    reservation: Reservation
+    counted: int  # input tokens counted here, to learn how the provider counts
+
+
+def _reserve(ctx: LLMContext, request: LLMRequest, result: NodeResult) -> _Reserved:
+    """Book the call's worst case: input counted here, scaled by how far the provider has
+    out-counted us in this run, plus every output token it may return."""
+    counted = count_message_tokens(request.provider, request.model, request.messages)
+    factor = ctx.budget.input_factor((request.provider, request.model))
+    worst = Usage(math.ceil(counted * factor), request.max_output_tokens)
+    cost = ctx.prices.cost(request.provider, request.model, worst)
+    result.reserved_tokens, result.reserved_cost_usd = worst.tokens, cost
+    try:
+        return _Reserved(ctx.budget.reserve(worst.tokens, cost), counted)
+    except BudgetExceeded as exc:
+        result.status, result.error = "budget_exceeded", str(exc)
+        raise
 
 
 def decode_output(node: LLMNode, text: str) -> Any:
@@ -168,13 +191,20 @@ def _serve_from_cache(ctx: LLMContext, node: LLMNode, key: str, result: NodeResu
 
 
 async def _call_with_retries(
-    ctx: LLMContext, provider: Provider, request: LLMRequest, result: NodeResult, node: LLMNode
+    ctx: LLMContext,
+    provider: Provider,
+    request: LLMRequest,
+    result: NodeResult,
+    node: LLMNode,
+    budgeted: list[_Reserved],
 ) -> Any:
     max_retries = ctx.workflow.retries_for(node)
     for attempt in range(max_retries + 1):
         waited = time.perf_counter()
         async with ctx.semaphore:
             result.queue_ms += (time.perf_counter() - waited) * 1000
+            if ctx.budget.active and not budgeted:
+                budgeted.append(_reserve(ctx, request, result))
             result.attempts = attempt + 1
             try:
                 if provider.enforces_timeout:
