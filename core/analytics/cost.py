@@ -102,6 +102,8 @@ class CostSection:
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0  # of input_tokens, read from the providers' prompt caches
+    reasoning_tokens: int = 0  # of output_tokens
     cache_hits: int = 0
     cache_savings_usd: float = 0.0
     unpriced_calls: int = 0
@@ -328,7 +330,7 @@ def _node_groups(scope: _Scope) -> dict[bool, list[tuple]]:
         SELECT sim, g, provider, model, workflow, node, day,
             CASE WHEN calls > 0 AND calls = unpriced THEN NULL ELSE cost END,
             calls, tokens_in, tokens_out, unpriced, hits, saved, priced_in, priced_out, cost,
-            repeatable, repeatable_cost
+            repeatable, repeatable_cost, cached, reasoning
         FROM (
             SELECT simulated AS sim, grouping(provider, model, workflow, node, day) AS g,
                 provider, model, workflow, node, day,
@@ -341,7 +343,8 @@ def _node_groups(scope: _Scope) -> dict[bool, list[tuple]]:
                 coalesce(sum(input_tokens) FILTER (WHERE priced), 0) AS priced_in,
                 coalesce(sum(output_tokens) FILTER (WHERE priced), 0) AS priced_out,
                 coalesce(sum(node_rows) FILTER (WHERE {repeatable}), 0) AS repeatable,
-                coalesce(sum(cost_usd) FILTER (WHERE {repeatable}), 0) AS repeatable_cost
+                coalesce(sum(cost_usd) FILTER (WHERE {repeatable}), 0) AS repeatable_cost,
+                sum(cached_tokens) AS cached, sum(reasoning_tokens) AS reasoning
             FROM {relation}
             GROUP BY GROUPING SETS ((sim), (sim, provider), (sim, provider, model),
                 (sim, workflow), (sim, workflow, node), (sim, day),
@@ -437,6 +440,7 @@ def _set_breakdowns(
     section.calls, section.input_tokens, section.output_tokens = calls, tokens_in, tokens_out
     section.unpriced_calls, section.cache_hits = unpriced, hits
     section.cache_savings_usd = float(totals[12])
+    section.cached_tokens, section.reasoning_tokens = (int(v or 0) for v in totals[-2:])
     several = sum(1 for r in rows if r[0] == "workflow") > 1
     uses = []
     for dimension, provider, model, wf, node, day, *figures in rows:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,8 @@ class LLMContext:
     semaphore: asyncio.Semaphore
     real: Provider | None
     simulated: Provider
+    # Per real model under a budget: set once its first call has shown how it counts.
+    probes: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
 
 
 def build_request(
@@ -119,25 +121,32 @@ async def _execute(
 
     provider = ctx.simulated if simulated else ctx.real
     assert provider is not None, "real provider requested but not configured"
+    probe = await _probe(ctx, request)
     budgeted: list[_Reserved] = []  # filled inside the concurrency slot, just before the call
     try:
-        reply = await _call_with_retries(ctx, provider, request, result, node, budgeted)
-    except BaseException:
+        try:
+            reply = await _call_with_retries(ctx, provider, request, result, node, budgeted)
+        except BaseException:
+            if budgeted:
+                ctx.budget.settle(budgeted[0].reservation, 0, 0.0)
+            raise
+        usage = reply.usage
+        result.input_tokens, result.output_tokens = usage.input_tokens, usage.output_tokens
+        result.cached_tokens, result.reasoning_tokens = usage.cached_tokens, usage.reasoning_tokens
+        result.usage_estimated = usage.estimated
+        result.cost_usd = (
+            None
+            if usage.estimated and not ctx.price_estimated_usage
+            else ctx.prices.cost(request.provider, request.model, usage)
+        )
         if budgeted:
-            ctx.budget.settle(budgeted[0].reservation, 0, 0.0)
-        raise
-    usage = reply.usage
-    result.input_tokens, result.output_tokens = usage.input_tokens, usage.output_tokens
-    result.cached_tokens, result.reasoning_tokens = usage.cached_tokens, usage.reasoning_tokens
-    result.usage_estimated = usage.estimated
-    result.cost_usd = (
-        None
-        if usage.estimated and not ctx.price_estimated_usage
-        else ctx.prices.cost(request.provider, request.model, usage)
-    )
-    if budgeted:
-        ctx.budget.learn((request.provider, request.model), budgeted[0].counted, usage.input_tokens)
-        ctx.budget.settle(budgeted[0].reservation, usage.tokens, result.cost_usd)
+            model = (request.provider, request.model)
+            if not usage.estimated:
+                ctx.budget.learn(model, budgeted[0].counted, usage.input_tokens)
+            ctx.budget.settle(budgeted[0].reservation, usage.tokens, result.cost_usd)
+    finally:
+        if probe is not None:
+            probe.set()
     try:
         result.output = decode_output(node, reply.text)
     except ValueError as exc:
@@ -147,6 +156,23 @@ async def _execute(
     if caching and ctx.cache is not None:
         cached = CachedReply(reply.text, usage.input_tokens, usage.output_tokens, result.cost_usd)
         ctx.cache.put(key, cached, node.cache.ttl if node.cache else None)
+
+
+async def _probe(ctx: LLMContext, request: LLMRequest) -> asyncio.Event | None:
+    """Under a budget, the first real call of each model goes alone: until a reply shows
+    how the provider counts input (templates, tool prompts, another tokenizer), a wave of
+    parallel calls could each overrun a reservation made on our own count. Returns the event
+    to set when this call, the probe, is done; later calls wait for it. Simulated calls
+    count exactly as the engine does and never wait."""
+    if not ctx.budget.active or request.simulated:
+        return None
+    model = (request.provider, request.model)
+    done = ctx.probes.get(model)
+    if done is None:
+        ctx.probes[model] = asyncio.Event()
+        return ctx.probes[model]
+    await done.wait()
+    return None
 
 
 @dataclass(slots=True)

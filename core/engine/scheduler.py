@@ -92,12 +92,10 @@ class _Run:
         self._done = asyncio.Event()
         self._outstanding = 0
 
-    def preflight(self) -> None:
-        """Refuse before any spend when a real call would lack its key."""
+    def real_calls(self) -> list[LLMRequest]:
+        """One request per real LLM node, bare of messages: what keys and warm-ups need."""
         if self.llm.real is None:
-            return
-        from core.providers.litellm_provider import check_keys
-
+            return []
         calls = []
         for node in self.workflow.spec.nodes:
             llm = self.workflow.llm_for(node) if isinstance(node, LLMNode) else None
@@ -113,7 +111,15 @@ class _Run:
                     api_key_env=llm.api_key_env,
                 )
             )
-        check_keys(calls)
+        return calls
+
+    def preflight(self) -> None:
+        """Refuse before any spend when a real call would lack its key."""
+        calls = self.real_calls()
+        if calls:
+            from core.providers.litellm_provider import check_keys
+
+            check_keys(calls)
 
     async def execute(self) -> str:
         self.started_at = datetime.now(UTC)
@@ -457,6 +463,11 @@ async def arun_workflow(
         # run's clock: in a node they would inflate its latency and stall parallel branches.
         await asyncio.to_thread(_prepare, missing, bool(run.models))
     run.preflight()
+    calls = run.real_calls()
+    if calls:
+        from core.providers.litellm_provider import warm
+
+        await warm(calls)  # LiteLLM's first call sets itself up: not inside a node
     try:
         await run.execute()
     finally:

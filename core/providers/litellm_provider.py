@@ -8,13 +8,14 @@ counted locally and marked estimated, never taken as zero tokens.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from types import ModuleType
 from typing import Any
 
 from core.catalog.litellm_runtime import litellm
-from core.catalog.model_names import litellm_model
+from core.catalog.model_names import litellm_model, litellm_provider
 from core.catalog.tokens import count_message_tokens, encoder_for
 from core.catalog.usage import Usage
 from core.errors import ProviderConfigError
@@ -50,6 +51,30 @@ def check_keys(requests: list[LLMRequest]) -> None:
                 f"{variable} is not set: the {request.provider} model '{request.model}' needs "
                 f"it. Export {variable}=..., or run with --simulate to use the offline "
                 "simulated provider."
+            )
+
+
+_warmed: set[str] = set()
+
+
+async def warm(requests: list[LLMRequest]) -> None:
+    """One call per provider through LiteLLM's own mock path, before a run's clock: its
+    first real call would otherwise import and set up dozens of modules (100 ms and
+    more) inside the first node's latency. Nothing leaves the process. Once per provider
+    per process."""
+    for request in requests:
+        family = litellm_provider(request.provider)
+        if family in _warmed:
+            continue
+        _warmed.add(family)
+        with contextlib.suppress(Exception):  # a warm-up must never stop a run
+            await litellm().acompletion(
+                model=litellm_model(request.provider, request.model),
+                messages=[{"role": "user", "content": "warm-up"}],
+                max_tokens=1,
+                mock_response="ok",
+                api_base=request.api_base,
+                api_key=_PLACEHOLDER_KEY,
             )
 
 
