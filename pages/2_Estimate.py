@@ -63,9 +63,7 @@ def cost_value(result: Estimate) -> str:
     return money(result.cost_usd)
 
 
-def change(
-    now: float | None, before: float | None, fmt: Callable[[float], str]
-) -> dict[str, Any]:
+def change(now: float | None, before: float | None, fmt: Callable[[float], str]) -> dict[str, Any]:
     """A what-if delta for st.metric: green when it saves, red when it costs more."""
     if now is None or before is None or now == before:
         return {}
