@@ -4,9 +4,9 @@ Input tokens are counted exactly on each node's rendered prompt with the model's
 an upstream output that does not exist yet stands in at its expected length. Output tokens
 come from the node's own history (same workflow, node and model): a mean and spread, or,
 when the output length follows the input length (an echo, a summary), a regression on it.
-The spread never falls below the input's own variation (history that saw one input says
-little about another), so no range collapses to a point. Without enough history, defaults
-with a wide range stand in. A run's cost is linear in the nodes' output lengths (each
+The spread never falls below a tenth of the mean, nor, when the history saw only one
+input, below how far this input differs from it, so no range collapses to a point. Without
+enough history, defaults with a wide range stand in. A run's cost is linear in the nodes' output lengths (each
 output is paid once as output and again as input wherever it is referenced), with per-token
 rates taken from LiteLLM's cost function at each call's size, so its expected value and
 spread follow from the per-node figures. A node without a known price is unknown, not $0.
@@ -60,11 +60,12 @@ class OutputHistory:
         if follows and self.intercept is not None and self.slope is not None:
             mean = max(1.0, self.intercept + self.slope * input_tokens)
             sd = self.sd * math.sqrt(max(0.0, 1.0 - (self.r2 or 0.0)))
-        # An input unlike the history's (or a history of one repeated input) leaves the
-        # output's length open by at least that much.
-        shift = abs(input_tokens - self.input_mean) / self.input_mean if self.input_mean else 0.0
-        varied = self.input_sd / self.input_mean if self.input_mean else 0.0
-        return mean, max(sd, mean * max(MIN_SPREAD, shift, varied))
+        floor = MIN_SPREAD
+        if self.input_mean and self.input_sd < MIN_SPREAD * self.input_mean:
+            # A history of (nearly) one input cannot tell whether the output follows the
+            # input: an input unlike it leaves the output open by at least as much.
+            floor = max(floor, abs(input_tokens - self.input_mean) / self.input_mean)
+        return mean, max(sd, mean * floor)
 
 
 @dataclass
