@@ -6,10 +6,11 @@ come from the node's own history (same workflow, node and model): a mean and spr
 when the output length follows the input length (an echo, a summary), a regression on it.
 The spread never falls below a tenth of the mean, nor, when the history saw only one
 input, below how far this input differs from it, so no range collapses to a point. Without
-enough history, defaults with a wide range stand in. A run's cost is linear in the nodes' output lengths (each
-output is paid once as output and again as input wherever it is referenced), with per-token
-rates taken from LiteLLM's cost function at each call's size, so its expected value and
-spread follow from the per-node figures. A node without a known price is unknown, not $0.
+enough history, defaults with a wide range stand in. A run's cost is linear in the nodes'
+output lengths (each output is paid once as output and again as input wherever it is
+referenced), with per-token rates taken from LiteLLM's cost function at each call's size,
+so its expected value and spread follow from the per-node figures. A node without a known
+price is unknown, not $0.
 """
 
 from __future__ import annotations
