@@ -51,6 +51,14 @@ ONE = """
   - name: write
     prompt: "Write about tides"
 """
+# A real node, then a rehearsal of its answer on the simulated provider.
+MIXED = """
+  - name: real_call
+    prompt: "Write about tides"
+  - name: rehearsal
+    prompt: "Draft {real_call}"
+    llm: {provider: simulated, model: gpt-4o, simulate: {latency_ms: 0, output_tokens: 200}}
+"""
 
 
 def node(home: Path, run_id: str, name: str) -> dict[str, Any]:
@@ -150,14 +158,7 @@ def test_a_simulated_node_in_a_real_run_stays_out_of_real_spend(
     openai_server: OpenAIServer, home: Path
 ) -> None:
     openai_server.script(then=Reply.ok("real", prompt_tokens=1000, completion_tokens=100))
-    nodes = """
-  - name: real_call
-    prompt: "Write about tides"
-  - name: rehearsal
-    prompt: "Draft {real_call}"
-    llm: {provider: simulated, model: gpt-4o, simulate: {latency_ms: 0, output_tokens: 200}}
-"""
-    result = run_workflow(load_workflow(workflow_text(openai_server, nodes)), home=home)
+    result = run_workflow(load_workflow(workflow_text(openai_server, MIXED)), home=home)
     real = litellm_cost("openai", "gpt-4o", 1000, 100)
     simulated = result.nodes["rehearsal"].cost_usd
     assert simulated and result.nodes["rehearsal"].simulated
@@ -184,15 +185,8 @@ def test_run_json_keeps_simulated_cost_apart(
     openai_server: OpenAIServer, home: Path, tmp_path: Path
 ) -> None:
     openai_server.script(then=Reply.ok("real", prompt_tokens=1000, completion_tokens=100))
-    nodes = """
-  - name: real_call
-    prompt: "Write about tides"
-  - name: rehearsal
-    prompt: "Draft {real_call}"
-    llm: {provider: simulated, model: gpt-4o, simulate: {latency_ms: 0, output_tokens: 200}}
-"""
     path = tmp_path / "mixed.yaml"
-    path.write_text(workflow_text(openai_server, nodes), encoding="utf-8")
+    path.write_text(workflow_text(openai_server, MIXED), encoding="utf-8")
     done = cli("run", str(path), "--json", home=home)
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
