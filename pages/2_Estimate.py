@@ -57,13 +57,15 @@ def run_estimate(
 
 
 def cost_value(result: Estimate) -> str:
-    """Unpriced nodes make the total a floor, and it says so."""
-    return f"≥ {money(result.cost_usd)}" if result.unpriced else money(result.cost_usd)
+    """Unpriced nodes make the total a floor, and it says so; with none priced, unknown."""
+    if result.cost_usd is not None and result.unpriced:
+        return f"≥ {money(result.cost_usd)}"
+    return money(result.cost_usd)
 
 
-def change(now: float, before: float, fmt: Callable[[float], str]) -> dict[str, Any]:
+def change(now: float | None, before: float | None, fmt: Callable[[float], str]) -> dict[str, Any]:
     """A what-if delta for st.metric: green when it saves, red when it costs more."""
-    if now == before:
+    if now is None or before is None or now == before:
         return {}
     sign = "+" if now > before else "-"
     return {
@@ -82,7 +84,10 @@ def summary_cards(workflow: Workflow, result: Estimate, baseline: Estimate | Non
             help="Mean over likely output lengths; input tokens are counted exactly.",
             **(change(result.cost_usd, baseline.cost_usd, money) if baseline else {}),
         )
-        st.caption(f"Likely {money(result.cost_low)} – {money(result.cost_high)} (95 %)")
+        if result.cost_usd is not None:
+            st.caption(f"Likely {money(result.cost_low)} – {money(result.cost_high)} (95 %)")
+        else:
+            st.caption("No node's model has a known price: add prices under `pricing:`.")
     with tokens.container(border=True, height="stretch"):
         st.metric(
             "Expected tokens",
@@ -119,7 +124,7 @@ def budget_fit(workflow: Workflow, result: Estimate) -> None:
             )
         )
     if settings.max_cost is not None:
-        if result.unpriced:
+        if result.unpriced or result.cost_high is None:
             checks.append((None, f"cost unknown: {len(result.unpriced)} node(s) unpriced"))
         else:
             checks.append(

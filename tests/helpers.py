@@ -99,6 +99,40 @@ def cli(
     )
 
 
+def litellm_cost(
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_tokens: int = 0,
+    reasoning_tokens: int = 0,
+) -> float:
+    """What LiteLLM itself says a call costs, asked directly: the yardstick every recorded
+    cost is held to (a simulated node's model is resolved by LiteLLM from its name)."""
+    from core.catalog.litellm_runtime import litellm
+
+    module = litellm()
+    types = module.types.utils
+    usage = types.Usage(
+        prompt_tokens=input_tokens,
+        completion_tokens=output_tokens,
+        total_tokens=input_tokens + output_tokens,
+        prompt_tokens_details=types.PromptTokensDetailsWrapper(cached_tokens=cached_tokens),
+        completion_tokens_details=types.CompletionTokensDetailsWrapper(
+            reasoning_tokens=reasoning_tokens
+        ),
+    )
+    family = None if provider == "simulated" else {"google": "gemini"}.get(provider, provider)
+    prompt, completion = module.cost_per_token(
+        model=model,
+        custom_llm_provider=family,
+        prompt_tokens=input_tokens,
+        completion_tokens=output_tokens,
+        usage_object=usage,
+    )
+    return prompt + completion
+
+
 # ----------------------------------------------------------------------------- experiments
 
 QUIZ_WORKFLOW = """\

@@ -57,10 +57,14 @@ class Reply:
         *,
         prompt_tokens: int = 10,
         completion_tokens: int = 5,
+        cached_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        usage: bool = True,
         model: str = "gpt-4o-mini",
         delay: float = 0.0,
     ) -> Reply:
-        """A chat completion in OpenAI's format, with the given usage."""
+        """A chat completion in OpenAI's format, with the given usage (none at all when
+        `usage` is false); cached and reasoning tokens go where OpenAI reports them."""
         document = {
             "id": "chatcmpl-test",
             "object": "chat.completion",
@@ -79,6 +83,12 @@ class Reply:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+        if cached_tokens is not None:
+            document["usage"]["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+        if reasoning_tokens is not None:
+            document["usage"]["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
+        if not usage:
+            del document["usage"]
         return cls(200, json.dumps(document), {"Content-Type": "application/json"}, delay)
 
     @classmethod

@@ -8,11 +8,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import write_rows
+from helpers import litellm_cost, write_rows
 
 from core import load_workflow, run_workflow
-from core.analytics.estimate import MIN_HISTORY, Z_RANGE, estimate
-from core.catalog.prices import PriceBook
+from core.analytics.estimate import MIN_HISTORY, MIN_SPREAD, Z_RANGE, estimate
+from core.analytics.estimate_render import render
 from core.catalog.tokens import count_message_tokens
 from core.cli import main
 from core.telemetry import get_store
@@ -26,10 +26,18 @@ TWO_STEP = textwrap.dedent(
       - {name: summary, prompt: "Summarise: {facts}"}
     """
 )
-MINI = PriceBook().price("openai", "gpt-4o-mini")
+FACTS_IN = count_message_tokens(
+    "openai", "gpt-4o-mini", [{"role": "user", "content": "List facts about solar."}]
+)
 
 
-def _history(home: Path, node: str, outputs: list[int], model: str = "gpt-4o-mini") -> None:
+def _history(
+    home: Path,
+    node: str,
+    outputs: list[int],
+    model: str = "gpt-4o-mini",
+    inputs: list[int] | None = None,
+) -> None:
     write_rows(
         home,
         nodes=[
@@ -40,7 +48,7 @@ def _history(home: Path, node: str, outputs: list[int], model: str = "gpt-4o-min
                 "provider": "openai",
                 "model": model,
                 "duration_ms": 1000.0,
-                "input_tokens": 50,
+                "input_tokens": inputs[index] if inputs else FACTS_IN,
                 "output_tokens": tokens,
                 "cost_usd": 0.001,
                 "cache_hit": False,
@@ -69,8 +77,7 @@ def test_without_history_defaults_are_wide_and_say_so(home: Path) -> None:
         "openai", "gpt-4o-mini", [{"role": "user", "content": "Summarise: "}]
     )
     assert summary.input_tokens == literal + 200
-    assert MINI is not None
-    assert facts.cost_usd == pytest.approx(MINI.cost(expected_in, 200))
+    assert facts.cost_usd == pytest.approx(litellm_cost("openai", "gpt-4o-mini", expected_in, 200))
     assert found.cost_usd == pytest.approx(facts.cost_usd + summary.cost_usd)
     assert found.cost_low < found.cost_usd < found.cost_high
     assert found.input_tokens == expected_in + literal + 200
@@ -84,10 +91,11 @@ def test_history_gives_mean_and_spread(home: Path) -> None:
     found = estimate(load_workflow(TWO_STEP), {"topic": "solar"}, home=home)
     facts, summary = found.nodes
     mean, sd = statistics.mean(outputs), statistics.stdev(outputs)
+    spread = max(sd, MIN_SPREAD * mean)  # the history saw this very input length
     assert facts.basis == "history: 6 runs"
     assert facts.output_tokens == round(mean)
-    assert facts.output_low == round(mean - Z_RANGE * sd)
-    assert facts.output_high == round(mean + Z_RANGE * sd)
+    assert facts.output_low == round(mean - Z_RANGE * spread)
+    assert facts.output_high == round(mean + Z_RANGE * spread)
     assert summary.basis.startswith("no history (4 runs)")
     assert summary.input_tokens == count_message_tokens(
         "openai", "gpt-4o-mini", [{"role": "user", "content": "Summarise: "}]
@@ -103,7 +111,27 @@ def test_unpriced_models_are_listed_not_summed(home: Path) -> None:
     wf = load_workflow(TWO_STEP.replace("gpt-4o-mini", "house-model"))
     found = estimate(wf, {"topic": "x"}, home=home)
     assert found.unpriced == ["facts", "summary"]
-    assert found.cost_usd == 0 and all(n.cost_usd is None for n in found.nodes)
+    assert found.cost_usd is None and all(n.cost_usd is None for n in found.nodes)
+    assert found.cost_low is None and found.cost_high is None
+    assert "Estimated Cost: unknown" in render(found) and "$0" not in render(found)
+
+
+def test_identical_history_still_gives_a_range_that_widens_with_a_new_input(home: Path) -> None:
+    _history(home, "facts", [80] * 6)  # six runs of one input, all alike
+    same = estimate(load_workflow(TWO_STEP), {"topic": "solar"}, home=home).nodes[0]
+    assert same.output_low < same.output_tokens < same.output_high
+    assert same.cost_low < same.cost_usd < same.cost_high
+    longer = estimate(
+        load_workflow(TWO_STEP), {"topic": "solar power in northern winters " * 4}, home=home
+    ).nodes[0]
+    assert longer.output_high - longer.output_low > same.output_high - same.output_low
+
+
+def test_an_output_that_follows_its_input_is_predicted_from_it(home: Path) -> None:
+    inputs = [20, 40, 60, 80, 100, 120]
+    _history(home, "facts", [2 * n + 5 for n in inputs], inputs=inputs)  # an echo, doubled
+    facts = estimate(load_workflow(TWO_STEP), {"topic": "solar"}, home=home).nodes[0]
+    assert facts.output_tokens == 2 * FACTS_IN + 5
 
 
 def test_budget_warnings(home: Path) -> None:

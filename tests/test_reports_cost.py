@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import D1, D2, NOW, make_node, make_run, write_rows
+from helpers import D1, D2, NOW, litellm_cost, make_node, make_run, write_rows
 
 from core.analytics.cost import cost_report
 from core.catalog.prices import PriceBook
@@ -109,8 +109,8 @@ def known(home: Path) -> Path:
 
 
 def cheapest_step(provider: str, model: str, tokens: tuple[int, int]) -> tuple[str, float]:
-    key, price = PriceBook().cheaper_models(provider, model, limit=1)[0]
-    return key, price.cost(*tokens)
+    key, _ = PriceBook().cheaper_models(provider, model, limit=1)[0]
+    return key, litellm_cost("simulated", key, *tokens)
 
 
 def by_key(items: list) -> dict[str, tuple]:

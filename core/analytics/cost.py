@@ -23,11 +23,12 @@ from core.analytics.filters import (
     simulated_choice,
 )
 from core.analytics.window import Window, pct_change, window
-from core.catalog.model_names import bare_model
+from core.catalog.model_names import SIMULATED, bare_model
 from core.catalog.prices import PriceBook
 from core.formatting import count, money
 from core.settings import data_home
 from core.telemetry import get_store
+from core.telemetry.tables import NODE_COUNTS_AT
 
 # Calls up to which repeated requests are counted exactly (see _repeats).
 EXACT_REPEATS_LIMIT = 1_000_000
@@ -101,6 +102,8 @@ class CostSection:
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0  # of input_tokens, read from the providers' prompt caches
+    reasoning_tokens: int = 0  # of output_tokens
     cache_hits: int = 0
     cache_savings_usd: float = 0.0
     unpriced_calls: int = 0
@@ -193,6 +196,7 @@ class _Use(NamedTuple):
     model: str | None
     workflow: str
     node: str
+    calls: int
     input_tokens: int
     output_tokens: int
     cost_usd: float
@@ -246,40 +250,55 @@ class _Scope:
 
     def nodes(self, span: Window | None = None) -> Where:
         """The LLM node rows in scope in node_runs, over `span` (default: the window)."""
-        return self.keys().between("started_at", span or self.span)
+        return self.keys().between(NODE_COUNTS_AT, span or self.span)
 
 
 def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
-    """Current and previous period per section, in one scan of both periods."""
+    """Current and previous period per section, in one scan of both periods.
+
+    A run is an execution of the section of each kind of call it made: a real run's cost is
+    its real calls, and the simulated calls a real run made (a node on the simulated
+    provider) count in the simulated section, never in real spend.
+    """
     both = Window(scope.span.previous.start, scope.span.end)
     runs = Where().between("r.started_at", both).add(f"r.{FINISHED_RUN}")
     if scope.workflow:
         runs.add("r.workflow = ?", scope.workflow)
-    if scope.simulated is not None:
-        runs.add("coalesce(r.simulated, false) = ?", scope.simulated)
     if scope.providers or scope.models:
         # The run's cost is then the part spent on the chosen providers and models, by the
         # engine's rule: unknown only when calls were made and none had a price.
         nodes = scope.nodes(both)
         source = f"""
-            runs r JOIN (
-                SELECT run_id,
+            SELECT n.sim, r.started_at, n.cost
+            FROM runs r JOIN (
+                SELECT run_id, coalesce(simulated, false) AS sim,
                     CASE WHEN count_if(called) = 0 OR count_if(called AND cost_usd IS NOT NULL) > 0
                         THEN coalesce(sum(cost_usd) FILTER (WHERE called), 0) END AS cost
                 FROM (SELECT *, {LLM_CALL} AS called FROM node_runs WHERE {nodes.sql})
-                GROUP BY run_id
-            ) n USING (run_id)"""
-        cost, params = "n.cost", nodes.params
+                GROUP BY ALL
+            ) n USING (run_id)
+            WHERE {runs.sql}"""
+        params = [*nodes.params, *runs.params]
     else:
-        source, cost, params = "runs r", "r.cost_usd", []
+        simulated_run = "coalesce(r.simulated, false)"
+        source = f"""
+            SELECT false AS sim, r.started_at, r.cost_usd AS cost FROM runs r
+            WHERE {runs.sql} AND NOT {simulated_run}
+            UNION ALL
+            SELECT true, r.started_at,
+                CASE WHEN {simulated_run} THEN r.cost_usd ELSE r.simulated_cost_usd END
+            FROM runs r
+            WHERE {runs.sql} AND ({simulated_run} OR r.simulated_cost_usd IS NOT NULL)"""
+        params = [*runs.params, *runs.params]
     rows = get_store(scope.home).query(
         f"""
-        SELECT coalesce(r.simulated, false), r.started_at >= ?, count(*), count(cost),
-            sum(cost), avg(cost), min(cost), max(cost)
-        FROM (SELECT r.*, {cost} AS cost FROM {source} WHERE {runs.sql}) r
+        SELECT sim, started_at >= ?, count(*), count(cost), sum(cost), avg(cost), min(cost),
+            max(cost)
+        FROM ({source})
+        WHERE list_contains(?, sim)
         GROUP BY ALL
         """,
-        [scope.span.start, *params, *runs.params],
+        [scope.span.start, *params, list(scope.sections)],
     )
     found = {(sim, current): figures for sim, current, *figures in rows}
     return {
@@ -311,7 +330,7 @@ def _node_groups(scope: _Scope) -> dict[bool, list[tuple]]:
         SELECT sim, g, provider, model, workflow, node, day,
             CASE WHEN calls > 0 AND calls = unpriced THEN NULL ELSE cost END,
             calls, tokens_in, tokens_out, unpriced, hits, saved, priced_in, priced_out, cost,
-            repeatable, repeatable_cost
+            repeatable, repeatable_cost, cached, reasoning
         FROM (
             SELECT simulated AS sim, grouping(provider, model, workflow, node, day) AS g,
                 provider, model, workflow, node, day,
@@ -324,7 +343,8 @@ def _node_groups(scope: _Scope) -> dict[bool, list[tuple]]:
                 coalesce(sum(input_tokens) FILTER (WHERE priced), 0) AS priced_in,
                 coalesce(sum(output_tokens) FILTER (WHERE priced), 0) AS priced_out,
                 coalesce(sum(node_rows) FILTER (WHERE {repeatable}), 0) AS repeatable,
-                coalesce(sum(cost_usd) FILTER (WHERE {repeatable}), 0) AS repeatable_cost
+                coalesce(sum(cost_usd) FILTER (WHERE {repeatable}), 0) AS repeatable_cost,
+                sum(cached_tokens) AS cached, sum(reasoning_tokens) AS reasoning
             FROM {relation}
             GROUP BY GROUPING SETS ((sim), (sim, provider), (sim, provider, model),
                 (sim, workflow), (sim, workflow, node), (sim, day),
@@ -420,11 +440,15 @@ def _set_breakdowns(
     section.calls, section.input_tokens, section.output_tokens = calls, tokens_in, tokens_out
     section.unpriced_calls, section.cache_hits = unpriced, hits
     section.cache_savings_usd = float(totals[12])
+    section.cached_tokens, section.reasoning_tokens = (int(v or 0) for v in totals[-2:])
     several = sum(1 for r in rows if r[0] == "workflow") > 1
     uses = []
     for dimension, provider, model, wf, node, day, *figures in rows:
         if dimension == "use":
-            uses.append(_Use(provider, model, wf, node, *figures[7:9], float(figures[9])))
+            priced_calls = int(figures[1]) - int(figures[4])
+            uses.append(
+                _Use(provider, model, wf, node, priced_calls, *figures[7:9], float(figures[9]))
+            )
         if dimension in ("total", "use"):
             continue
         item = _breakdown(
@@ -483,8 +507,9 @@ def _switch_options(uses: list[_Use], prices: PriceBook) -> list[Recommendation]
         nearest = prices.cheaper_models(use.provider, use.model, limit=1)
         if not nearest:
             continue
-        key, price = nearest[0]
-        saving = use.cost_usd - price.cost(use.input_tokens, use.output_tokens)
+        key, _ = nearest[0]
+        would = prices.cost_of_calls(SIMULATED, key, use.calls, use.input_tokens, use.output_tokens)
+        saving = use.cost_usd - would if would is not None else 0.0
         if saving > 0:
             options.append(
                 Recommendation(

@@ -66,6 +66,9 @@ def _render_section(section: CostSection, span: Window) -> list[str]:
         f"Average Cost: {money(stats.average_cost_usd)}{_vs(section.average_delta, versus, True)}",
         f"Min Cost: {money(stats.min_cost_usd)}",
         f"Max Cost: {money(stats.max_cost_usd)}",
+        f"Tokens: {count(section.input_tokens)} in ({count(section.cached_tokens)} cached by "
+        f"providers), {count(section.output_tokens)} out ({count(section.reasoning_tokens)} "
+        "reasoning)",
         f"Cache Savings: {money(section.cache_savings_usd)} "
         f"({_calls(section.cache_hits, 'cache hit')})",
     ]

@@ -2,11 +2,15 @@
 
 Input tokens are counted exactly on each node's rendered prompt with the model's tokenizer;
 an upstream output that does not exist yet stands in at its expected length. Output tokens
-come from the node's own history (same workflow, node and model) as a mean and spread, or
-from defaults with a wide range when there is too little history. A run's cost is linear in
-the nodes' output lengths (each output is paid once as output and again as input wherever it
-is referenced), so its expected value and spread follow from the per-node figures; nodes
-without history add their whole range, which keeps an uncalibrated estimate honest.
+come from the node's own history (same workflow, node and model): a mean and spread, or,
+when the output length follows the input length (an echo, a summary), a regression on it.
+The spread never falls below a tenth of the mean, nor, when the history saw only one
+input, below how far this input differs from it, so no range collapses to a point. Without
+enough history, defaults with a wide range stand in. A run's cost is linear in the nodes'
+output lengths (each output is paid once as output and again as input wherever it is
+referenced), with per-token rates taken from LiteLLM's cost function at each call's size,
+so its expected value and spread follow from the per-node figures. A node without a known
+price is unknown, not $0.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from core.catalog.model_names import SIMULATED
 from core.catalog.prices import Price, PriceBook
 from core.catalog.tokens import count_message_tokens
+from core.catalog.usage import Usage
 from core.engine.code_node import memory_namespace
 from core.engine.inputs import check_inputs
 from core.engine.llm_node import build_request, decode_output
@@ -34,6 +39,8 @@ from core.workflow.templates import Reference, TemplateValues
 MIN_HISTORY = 5
 Z_RANGE = 1.96  # the range covers ~95 % of runs when output lengths vary independently
 DEFAULT_SHARE = (0.1, 0.5, 1.0)  # low / expected / high output, as shares of max_output_tokens
+MIN_SPREAD = 0.1  # the least relative spread of an output length, whatever the history
+FOLLOWS_INPUT_R2 = 0.5  # above this, the output length is predicted from the input length
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,25 @@ class OutputHistory:
     runs: int
     mean: float
     sd: float
+    input_mean: float = 0.0
+    input_sd: float = 0.0
+    slope: float | None = None  # output tokens per input token, when the input varied
+    intercept: float | None = None
+    r2: float | None = None
+
+    def expected(self, input_tokens: float) -> tuple[float, float]:
+        """Mean and spread of the output for an input of this length."""
+        mean, sd = self.mean, self.sd
+        follows = self.r2 is not None and self.r2 >= FOLLOWS_INPUT_R2 and self.slope is not None
+        if follows and self.intercept is not None and self.slope is not None:
+            mean = max(1.0, self.intercept + self.slope * input_tokens)
+            sd = self.sd * math.sqrt(max(0.0, 1.0 - (self.r2 or 0.0)))
+        floor = MIN_SPREAD
+        if self.input_mean and self.input_sd < MIN_SPREAD * self.input_mean:
+            # A history of (nearly) one input cannot tell whether the output follows the
+            # input: an input unlike it leaves the output open by at least as much.
+            floor = max(floor, abs(input_tokens - self.input_mean) / self.input_mean)
+        return mean, max(sd, mean * floor)
 
 
 @dataclass
@@ -70,9 +96,9 @@ class Estimate:
     filename: str
     simulated: bool
     nodes: list[NodeEstimate]
-    cost_usd: float
-    cost_low: float
-    cost_high: float
+    cost_usd: float | None  # None: no node has a known price
+    cost_low: float | None
+    cost_high: float | None
     input_tokens: int
     output_tokens: int
     tokens_low: int
@@ -100,7 +126,10 @@ def output_history(
     rows = store.query(
         """
         SELECT node, model, simulated, count(*), avg(output_tokens),
-               coalesce(stddev_samp(output_tokens), 0)
+               coalesce(stddev_samp(output_tokens), 0), avg(input_tokens),
+               coalesce(stddev_samp(input_tokens), 0),
+               regr_slope(output_tokens, input_tokens), regr_intercept(output_tokens, input_tokens),
+               regr_r2(output_tokens, input_tokens)
         FROM node_runs
         WHERE workflow = ? AND node_type = 'llm' AND status = 'success' AND NOT cache_hit
         GROUP BY node, model, simulated
@@ -109,9 +138,9 @@ def output_history(
     )
     preferred: dict[tuple[str, str], OutputHistory] = {}
     fallback: dict[tuple[str, str], OutputHistory] = {}
-    for node, model, was_simulated, runs, mean, sd in rows:
+    for node, model, was_simulated, runs, mean, sd, *inputs in rows:
         target = preferred if bool(was_simulated) == simulated else fallback
-        target[(node, model)] = OutputHistory(int(runs), float(mean), float(sd))
+        target[(node, model)] = OutputHistory(int(runs), float(mean), float(sd), *inputs)
     return {**fallback, **preferred}
 
 
@@ -189,7 +218,6 @@ def estimate(
         request = build_request(workflow, node, plan_values, simulated)
         literal = count_message_tokens(request.provider, request.model, request.messages)
         cached_output = _cached_output(cache, node, request, plan_values)
-        price = prices.price(request.provider, request.model)
         stats, basis = history.get((name, request.model)), "history"
         if stats is None or stats.runs < MIN_HISTORY:
             # Another model's lengths for the same prompt beat a blind default (what-ifs).
@@ -199,27 +227,34 @@ def estimate(
             if others:
                 other_model, stats = max(others, key=lambda item: item[1].runs)
                 basis = f"history of {other_model}"
+        upstream = sum(share * planned[u].mean for u, share in plan_values.pending if u in planned)
         if cached_output is not None:
             known[name] = cached_output
-            plan = _Planned(node, request, 0, [], price, 0, 0, 0, 0.0, "served from cache", 0, True)
+            plan = _Planned(node, request, 0, [], None, 0, 0, 0, 0.0, "served from cache", 0, True)
         elif stats and stats.runs >= MIN_HISTORY:
-            low = max(0.0, stats.mean - Z_RANGE * stats.sd)
-            high = min(float(request.max_output_tokens), stats.mean + Z_RANGE * stats.sd)
+            mean, sd = stats.expected(literal + upstream)
+            mean = min(mean, float(request.max_output_tokens))
+            low = max(0.0, mean - Z_RANGE * sd)
+            high = min(float(request.max_output_tokens), mean + Z_RANGE * sd)
             plan = _Planned(
-                node, request, literal, plan_values.pending, price, low, stats.mean, high,
-                stats.sd, f"{basis}: {stats.runs} runs", stats.runs, False,
+                node, request, literal, plan_values.pending, None, low, mean, high,
+                sd, f"{basis}: {stats.runs} runs", stats.runs, False,
             )  # fmt: skip
         else:
             low, mean, high = (share * request.max_output_tokens for share in DEFAULT_SHARE)
             runs = stats.runs if stats else 0
             plan = _Planned(
-                node, request, literal, plan_values.pending, price, low, mean, high, None,
+                node, request, literal, plan_values.pending, None, low, mean, high, None,
                 f"no history ({runs} runs): default {DEFAULT_SHARE[1]:.0%} of "
                 f"max_output_tokens {request.max_output_tokens:,}",
                 runs, False,
             )  # fmt: skip
+        if not plan.cached:
+            plan.price = prices.rates_at(
+                request.provider, request.model, round(literal + upstream), round(plan.mean)
+            )
         planned[name] = plan
-    return _combine(workflow, planned, simulate, warnings)
+    return _combine(workflow, planned, prices, simulate, warnings)
 
 
 def _cached_output(
@@ -238,7 +273,11 @@ def _cached_output(
 
 
 def _combine(
-    workflow: Workflow, planned: dict[str, _Planned], simulate: bool, warnings: list[str]
+    workflow: Workflow,
+    planned: dict[str, _Planned],
+    prices: PriceBook,
+    simulate: bool,
+    warnings: list[str],
 ) -> Estimate:
     # Each node's output is paid as its own output and as input of every node that quotes it.
     cost_weight = {
@@ -281,16 +320,17 @@ def _combine(
             high += fixed_cost + cost_weight[name] * plan.high
             tokens_low += plan.literal_tokens + token_weight[name] * plan.low
             tokens_high += plan.literal_tokens + token_weight[name] * plan.high
-        nodes.append(_node_estimate(plan, round(input_tokens)))
+        nodes.append(_node_estimate(plan, prices, round(input_tokens)))
     spread, token_spread = Z_RANGE * math.sqrt(cost_var), Z_RANGE * math.sqrt(token_var)
+    priced = any(p.price is not None or p.cached for p in planned.values())
     result = Estimate(
         workflow=workflow.name,
         filename=workflow.filename,
         simulated=simulate,
         nodes=nodes,
-        cost_usd=cost,
-        cost_low=max(0.0, low - spread),
-        cost_high=high + spread,
+        cost_usd=cost if priced else None,
+        cost_low=max(0.0, low - spread) if priced else None,
+        cost_high=high + spread if priced else None,
         input_tokens=round(input_total),
         output_tokens=round(output_total),
         tokens_low=max(0, round(tokens_low - token_spread)),
@@ -302,16 +342,17 @@ def _combine(
     return result
 
 
-def _node_estimate(plan: _Planned, input_tokens: int) -> NodeEstimate:
-    price = plan.price
+def _node_estimate(plan: _Planned, prices: PriceBook, input_tokens: int) -> NodeEstimate:
     if plan.cached:
-        cost = low = high = 0.0
-    elif price is None:
-        cost = low = high = None
+        cost: float | None = 0.0
+        low: float | None = 0.0
+        high: float | None = 0.0
     else:
-        cost = price.cost(input_tokens, round(plan.mean))
-        low = price.cost(input_tokens, round(plan.low))
-        high = price.cost(input_tokens, round(plan.high))
+        provider, model = plan.request.provider, plan.request.model
+        cost, low, high = (
+            prices.cost(provider, model, Usage(input_tokens, round(tokens)))
+            for tokens in (plan.mean, plan.low, plan.high)
+        )
     return NodeEstimate(
         name=plan.node.name,
         provider=plan.request.provider,
@@ -336,7 +377,11 @@ def _budget_warnings(workflow: Workflow, estimate: Estimate) -> None:
             f"the high estimate of {estimate.tokens_high:,} tokens exceeds max_tokens "
             f"{spec.max_tokens:,}: the run may stop with budget_exceeded"
         )
-    if spec.max_cost is not None and estimate.cost_high > spec.max_cost:
+    if (
+        spec.max_cost is not None
+        and estimate.cost_high is not None
+        and estimate.cost_high > spec.max_cost
+    ):
         estimate.warnings.append(
             f"the high estimate of ${estimate.cost_high:.4f} exceeds max_cost "
             f"${spec.max_cost:.4f}: the run may stop with budget_exceeded"

@@ -12,8 +12,7 @@ def render(estimate: Estimate) -> str:
         title,
         "=" * len(title),
         f"Workflow: {estimate.filename}",
-        f"Estimated Cost: {money(estimate.cost_usd)} "
-        f"(range: {money(estimate.cost_low)} - {money(estimate.cost_high)})",
+        _cost_line(estimate),
         f"Estimated Tokens: {count(estimate.tokens)} (input: {count(estimate.input_tokens)}, "
         f"output: {count(estimate.output_tokens)}; range {count(estimate.tokens_low)} - "
         f"{count(estimate.tokens_high)})",
@@ -41,3 +40,13 @@ def render(estimate: Estimate) -> str:
     for warning in estimate.warnings:
         lines.append(f"Warning: {warning}")
     return "\n".join(lines)
+
+
+def _cost_line(estimate: Estimate) -> str:
+    if estimate.cost_usd is None:
+        return "Estimated Cost: unknown (no node's model has a known price)"
+    partial = " for the priced nodes" if estimate.unpriced else ""
+    return (
+        f"Estimated Cost: {money(estimate.cost_usd)}{partial} "
+        f"(range: {money(estimate.cost_low)} - {money(estimate.cost_high)})"
+    )

@@ -17,7 +17,13 @@ from core.analytics.window import Window, midnight
 from core.errors import WorkflowError
 from core.telemetry import get_store
 from core.telemetry.tables import LLM_CALL as LLM_CALL  # the reports' name for it
-from core.telemetry.tables import ROLLUP_KEYS, ROLLUP_MEASURES, ROLLUP_TABLE, rollup_select
+from core.telemetry.tables import (
+    NODE_COUNTS_AT,
+    ROLLUP_KEYS,
+    ROLLUP_MEASURES,
+    ROLLUP_TABLE,
+    rollup_select,
+)
 from core.workflow import Workflow, parse_workflow
 
 # A run counts once it has finished: a running one has neither its cost nor its status yet.
@@ -64,7 +70,7 @@ def kind_of_runs(simulated: bool | None) -> str:
 
 
 def node_days(span: Window, where: Where) -> tuple[str, list[Any]]:
-    """A relation (SQL with its parameters) of the node rows that started in `span` and meet
+    """A relation (SQL with its parameters) of the node rows whose runs started in `span` and meet
     `where`, counted as node_daily counts them: its keys, with NULL names back, and its
     sums, so `where` and the reports' aggregates read the same on both sources.
 
@@ -85,8 +91,8 @@ def node_days(span: Window, where: Where) -> tuple[str, list[Any]]:
     params: list[Any] = [first.date(), last.date()]
     if (first, last) != (span.start, span.end):
         source += " UNION ALL " + rollup_select(
-            "node_runs WHERE started_at >= ? AND started_at < ?"
-            " AND NOT (started_at >= ? AND started_at < ?)"
+            f"node_runs WHERE {NODE_COUNTS_AT} >= ? AND {NODE_COUNTS_AT} < ?"
+            f" AND NOT ({NODE_COUNTS_AT} >= ? AND {NODE_COUNTS_AT} < ?)"
         )
         params += [span.start, span.end, first, last]
     sql = f"(SELECT * FROM (SELECT {columns} FROM ({source})) WHERE {where.sql})"

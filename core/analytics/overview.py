@@ -19,17 +19,21 @@ class WeekSpend:
 
 
 def week_spend(home: Path) -> WeekSpend:
+    # Simulated spend is every simulated call's cost: whole simulated runs, and the simulated
+    # nodes of real runs, whose real cost is their real calls only.
+    simulated_cost = "CASE WHEN simulated THEN cost_usd ELSE simulated_cost_usd END"
     row = get_store(home).query(
-        """
+        f"""
         SELECT
             count(*) FILTER (WHERE NOT simulated AND started_at >= now() - INTERVAL 7 DAY),
             coalesce(sum(cost_usd) FILTER (
                 WHERE NOT simulated AND started_at >= now() - INTERVAL 7 DAY), 0),
             coalesce(sum(cost_usd) FILTER (WHERE NOT simulated
                 AND started_at < now() - INTERVAL 7 DAY), 0),
-            count(*) FILTER (WHERE simulated AND started_at >= now() - INTERVAL 7 DAY),
-            coalesce(sum(cost_usd) FILTER (
-                WHERE simulated AND started_at >= now() - INTERVAL 7 DAY), 0),
+            count(*) FILTER (WHERE {simulated_cost} IS NOT NULL
+                AND started_at >= now() - INTERVAL 7 DAY),
+            coalesce(sum({simulated_cost}) FILTER (
+                WHERE started_at >= now() - INTERVAL 7 DAY), 0),
             count(*) FILTER (WHERE status = 'failed' AND started_at >= now() - INTERVAL 7 DAY)
         FROM runs WHERE started_at >= now() - INTERVAL 14 DAY
         """

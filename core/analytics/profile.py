@@ -20,7 +20,9 @@ from typing import Any
 
 from core.analytics.critical_path import critical_path
 from core.analytics.filters import kind_of_runs, simulated_choice
+from core.catalog.model_names import SIMULATED
 from core.catalog.prices import PriceBook
+from core.catalog.usage import Usage
 from core.errors import WorkflowError
 from core.formatting import count, money, share
 from core.settings import data_home
@@ -76,6 +78,7 @@ class Profile:
     recommendations: list[str] = field(default_factory=list)
     unpriced_calls: int = 0
     simulated_runs: str = "include"  # include | exclude | only
+    simulated_count: int = 0  # of `runs`, how many were simulated (the rest were real)
 
     @property
     def most_expensive(self) -> NodeProfile | None:
@@ -95,6 +98,9 @@ class NothingToProfile(ProfileError):
     """No finished run recorded at all: an empty history, not a wrong argument."""
 
 
+_RUN_COLUMNS = "run_id, workflow, workflow_hash, duration_ms, coalesce(simulated, false)"
+
+
 def _kind(simulated: bool | None) -> tuple[str, list[bool]]:
     """The condition on `simulated` (with its parameters) that keeps one kind of run."""
     if simulated is None:
@@ -104,13 +110,13 @@ def _kind(simulated: bool | None) -> tuple[str, list[bool]]:
 
 def _select_runs(
     home: Path, workflow: str | None, run: str | None, last: int, simulated: bool | None
-) -> list[tuple[str, str, str, float]]:
+) -> list[tuple[str, str, str, float, bool]]:
     store = get_store(home)
     kind, params = _kind(simulated)
     runs = kind_of_runs(simulated)
     if run:
         rows = store.query(
-            "SELECT run_id, workflow, workflow_hash, duration_ms FROM runs "
+            f"SELECT {_RUN_COLUMNS} FROM runs "
             f"WHERE starts_with(run_id, ?) AND status <> 'running' AND {kind} "
             "ORDER BY started_at DESC",
             [run, *params],
@@ -130,7 +136,7 @@ def _select_runs(
             raise NothingToProfile(f"no {runs}runs recorded yet: run a workflow first")
         workflow = latest[0][0]
     rows = store.query(
-        "SELECT run_id, workflow, workflow_hash, duration_ms FROM runs "
+        f"SELECT {_RUN_COLUMNS} FROM runs "
         f"WHERE workflow = ? AND status <> 'running' AND {kind} ORDER BY started_at DESC LIMIT ?",
         [workflow, *params, last],
     )
@@ -277,6 +283,7 @@ def profile(
         _classify(node, wall, average_node)
 
     result = Profile(
+        simulated_count=sum(1 for r in picked if r[4]),
         workflow=name,
         workflow_hash=version,
         runs=run_ids,
@@ -348,11 +355,14 @@ def _recommend(
                 f"caching would have saved {money(repeat_cost)}"
             )
         if node.provider and node.model and node.cost_usd:
-            for key, price in prices.cheaper_models(node.provider, node.model):
-                would = price.cost(round(node.input_tokens), round(node.output_tokens)) * (
-                    node.calls / runs
+            for key, _ in prices.cheaper_models(node.provider, node.model):
+                one = prices.cost(
+                    SIMULATED, key, Usage(round(node.input_tokens), round(node.output_tokens))
                 )
-                if would >= node.cost_usd:  # runs that mixed models can make a "cheaper" one dearer
+                would = (one or 0.0) * (node.calls / runs)
+                if (
+                    one is None or would >= node.cost_usd
+                ):  # runs that mixed models can make a "cheaper" one dearer
                     break
                 node.recommendations.append(
                     f"Model: the same tokens on {key} would cost {money(would)} per run "
@@ -360,16 +370,15 @@ def _recommend(
                     f"({share(node.cost_usd - would, node.cost_usd)} less)"
                 )
                 break
-            current = prices.price(node.provider, node.model)
-            if current:
-                in_cost = node.input_tokens * current.input_per_token
-                total = in_cost + node.output_tokens * current.output_per_token
-                if total and in_cost / total > PROMPT_SHARE:
-                    node.recommendations.append(
-                        f"Prompt length: input is {share(in_cost, total)} of this node's cost "
-                        f"({count(node.input_tokens)} tokens in); trim the prompt or pass "
-                        "summaries instead of whole upstream outputs"
-                    )
+            tokens_in, tokens_out = round(node.input_tokens), round(node.output_tokens)
+            in_cost = prices.cost(node.provider, node.model, Usage(tokens_in, 0))
+            total = prices.cost(node.provider, node.model, Usage(tokens_in, tokens_out))
+            if in_cost is not None and total and in_cost / total > PROMPT_SHARE:
+                node.recommendations.append(
+                    f"Prompt length: input is {share(in_cost, total)} of this node's cost "
+                    f"({count(node.input_tokens)} tokens in); trim the prompt or pass "
+                    "summaries instead of whole upstream outputs"
+                )
         if node.status == "BOTTLENECK" and node.node_type == "llm" and node.duration_ms:
             rate = node.output_tokens / (node.duration_ms / 1000)
             node.recommendations.append(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from core.analytics.filters import SIMULATED_CHOICES, kind_of_runs
 from core.analytics.profile import Profile
 from core.formatting import count, money, share
 
@@ -10,8 +9,7 @@ from core.formatting import count, money, share
 def render(result: Profile) -> str:
     badge = {"OK": "✅ OK", "SLOW": "⚠️ SLOW", "BOTTLENECK": "❌ BOTTLENECK"}
     runs = len(result.runs)
-    kind = kind_of_runs(SIMULATED_CHOICES[result.simulated_runs])
-    header = f"Profile: {result.workflow} ({runs} {kind}run{'s' * (runs != 1)}"
+    header = f"Profile: {result.workflow} ({_which_runs(result)}"
     header += f", run {result.runs[0][:12]})" if runs == 1 else ", means per run)"
     lines = [header, "=" * len(header), ""]
     for node in result.nodes:
@@ -58,3 +56,15 @@ def render(result: Profile) -> str:
     for advice in result.recommendations:
         lines.append(f"  → {advice}")
     return "\n".join(lines)
+
+
+def _which_runs(result: Profile) -> str:
+    """Which kind of runs the figures average: a simulated latency says nothing of a real one,
+    so a mix is spelled out."""
+    runs, simulated = len(result.runs), result.simulated_count
+    plural = "s" * (runs != 1)
+    if simulated == runs:
+        return f"{runs} simulated run{plural}"
+    if simulated == 0:
+        return f"{runs} real run{plural}"
+    return f"{runs} runs: {runs - simulated} real, {simulated} simulated"

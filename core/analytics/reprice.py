@@ -114,14 +114,15 @@ def reprice(
     span = window(days, start, end)
     definition = latest_workflows(folder, [workflow]).get(workflow) if workflow else None
     prices = PriceBook(definition.spec.pricing if definition else None)
-    priced = [(old, new, _new_price(prices, new)) for old, new in swaps]
+    priced = [(old, new, _new_model(prices, new)) for old, new in swaps]
     result = []
-    for old, new, price in priced:
+    for old, new, (target, price) in priced:
         swap = Swap(
             old, new, price.source, price.input_per_token * 1e6, price.output_per_token * 1e6
         )
         sections = {sim: RepriceSection(sim) for sim in (False, True) if simulated in (None, sim)}
-        for sim, row in _rows(folder, span, _where(workflow, simulated), old, price):
+        where = _where(workflow, simulated)
+        for sim, row in _rows(folder, span, where, old, prices, target):
             sections[sim].by_node.append(row)
         for section in sections.values():
             section.by_node.sort(key=lambda r: (-(r.actual_cost_usd or 0), r.workflow, r.node))
@@ -152,17 +153,19 @@ def _where(workflow: str | None, simulated: bool | None) -> Where:
     return where
 
 
-def _new_price(prices: PriceBook, model: str) -> Price:
-    """`provider/model` is looked up under that provider; a bare name wherever it is sold."""
+def _new_model(prices: PriceBook, model: str) -> tuple[tuple[str, str], Price]:
+    """The (provider, model) to price the swap on, and its base rates for the heading:
+    `provider/model` under that provider, a bare name as LiteLLM resolves it."""
     provider, sep, bare = model.partition("/")
-    price = prices.price(provider, bare) if sep else prices.price(SIMULATED, model)
+    target = (provider, bare) if sep else (SIMULATED, model)
+    price = prices.price(*target)
     if price is None:
         raise RepriceError(
             f"no known price for model {model!r}"
             + _suggest(model)
             + "; add it under pricing: in the workflow and pass --workflow"
         )
-    return price
+    return target, price
 
 
 def _suggest(model: str) -> str:
@@ -185,29 +188,41 @@ def _old_model(old: str) -> Where:
 
 
 def _rows(
-    home: Path, span: Window, where: Where, old: str, price: Price
+    home: Path,
+    span: Window,
+    where: Where,
+    old: str,
+    prices: PriceBook,
+    target: tuple[str, str],
 ) -> list[tuple[bool, RepriceRow]]:
-    """(simulated, row) per node of `where` that called `old`, priced both ways."""
+    """(simulated, row) per node of `where` that called `old`, priced both ways: the new
+    model's cost is LiteLLM's for the node's average call, times its calls."""
     match = _old_model(old)
     relation, params = node_days(span, where.add(match.sql, *match.params))
     found, params = node_days(span, where)
     found = get_store(home).query(
         f"""
         SELECT simulated, workflow, node, sum(node_rows), sum(input_tokens),
-            sum(output_tokens), coalesce(sum(node_rows) FILTER (WHERE NOT priced), 0),
+            sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
+            coalesce(sum(node_rows) FILTER (WHERE NOT priced), 0),
             sum(cost_usd) FILTER (WHERE priced),
+            coalesce(sum(node_rows) FILTER (WHERE priced), 0),
             coalesce(sum(input_tokens) FILTER (WHERE priced), 0),
-            coalesce(sum(output_tokens) FILTER (WHERE priced), 0)
+            coalesce(sum(output_tokens) FILTER (WHERE priced), 0),
+            coalesce(sum(cached_tokens) FILTER (WHERE priced), 0),
+            coalesce(sum(reasoning_tokens) FILTER (WHERE priced), 0)
         FROM {relation}
         GROUP BY ALL
         """,
         params,
     )
     rows = []
-    for simulated, wf, node, calls, tokens_in, tokens_out, unpriced, actual, *priced in found:
+    for simulated, wf, node, calls, tokens_in, tokens_out, cached, reasoning, *rest in found:
+        unpriced, actual, *priced = rest
         row = RepriceRow(wf, node, calls, tokens_in, tokens_out, unpriced, actual)
-        row.repriced_cost_usd = price.cost(tokens_in, tokens_out)
-        _compare(row, price.cost(*priced))
+        usage = (tokens_in, tokens_out, cached, reasoning)
+        row.repriced_cost_usd = prices.cost_of_calls(*target, calls, *usage) or 0.0
+        _compare(row, prices.cost_of_calls(*target, *priced) or 0.0)
         rows.append((simulated, row))
     return rows
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from core.catalog.prices import PriceBook
 from core.catalog.tokens import count_message_tokens
+from core.catalog.usage import Usage
 from core.demo.history import DEMO_TAG
 from core.engine.budget import Budget, BudgetExceeded
 from core.engine.inputs import check_inputs
@@ -98,6 +99,7 @@ class EmulatedRuns:
         finished = max((r.finished_at for r in results.values()), default=started)
         called = [r for r in results.values() if r.attempts]
         priced = [r.cost_usd for r in called if r.cost_usd is not None]
+        cost = sum(priced) if priced or not called else None
         status = "success" if failure is None else results[list(results)[-1]].status
         result = RunResult(
             run_id=run_id,
@@ -111,9 +113,10 @@ class EmulatedRuns:
             nodes=results,
             input_tokens=sum(r.input_tokens for r in results.values()),
             output_tokens=sum(r.output_tokens for r in results.values()),
-            cost_usd=sum(priced) if priced or not called else None,
+            cost_usd=cost,
             unpriced_calls=len(called) - len(priced),
             simulated=True,
+            simulated_cost_usd=cost if called else None,
             error=failure,
             tags={**tags, DEMO_TAG[0]: DEMO_TAG[1]},
         )
@@ -132,7 +135,6 @@ class EmulatedRuns:
         shared_budget: Budget | None,
     ) -> NodeResult:
         request = build_request(workflow, node, values, True, sample=sample, reference=reference)
-        price = prices.price(request.provider, request.model)
         result = NodeResult(
             name=node.name,
             node_type="llm",
@@ -148,19 +150,21 @@ class EmulatedRuns:
         reservation = None
         if shared_budget is not None:
             prompt = count_message_tokens(request.provider, request.model, request.messages)
-            worst = price.cost(prompt, request.max_output_tokens) if price else None
+            worst = Usage(prompt, request.max_output_tokens)
             try:
-                reservation = shared_budget.reserve(prompt + request.max_output_tokens, worst)
+                reservation = shared_budget.reserve(
+                    worst.tokens, prices.cost(request.provider, request.model, worst)
+                )
             except BudgetExceeded as exc:
                 result.status, result.error = "budget_exceeded", f"{SHARED_BUDGET}: {exc}"
                 return result
         reply, delay = self.provider.answer_now(request)
         result.attempts = 1
-        result.input_tokens, result.output_tokens = reply.input_tokens, reply.output_tokens
-        result.cost_usd = price.cost(reply.input_tokens, reply.output_tokens) if price else None
+        usage = reply.usage
+        result.input_tokens, result.output_tokens = usage.input_tokens, usage.output_tokens
+        result.cost_usd = prices.cost(request.provider, request.model, usage)
         if reservation is not None and shared_budget is not None:
-            used = reply.input_tokens + reply.output_tokens
-            shared_budget.settle(reservation, used, result.cost_usd)
+            shared_budget.settle(reservation, usage.tokens, result.cost_usd)
         result.output = decode_output(node, reply.text)
         result.finished_at = begin + timedelta(seconds=delay)
         result.duration_ms = delay * 1000
@@ -190,6 +194,7 @@ class EmulatedRuns:
                 node=node.name,
                 workflow=workflow.name,
                 workflow_hash=workflow.hash,
+                run_started_at=result.started_at,
             )
             self.store.node_finished(row)
         self.store.run_finished(
@@ -204,6 +209,7 @@ class EmulatedRuns:
                 input_tokens=result.input_tokens,
                 output_tokens=result.output_tokens,
                 cost_usd=result.cost_usd,
+                simulated_cost_usd=result.simulated_cost_usd,
                 unpriced_calls=result.unpriced_calls,
                 cache_hits=0,
                 saved_cost_usd=0.0,

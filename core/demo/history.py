@@ -36,8 +36,9 @@ from typing import Any
 import pyarrow as pa
 
 from core.analytics.critical_path import critical_path
-from core.catalog.prices import Price, PriceBook
+from core.catalog.prices import PriceBook
 from core.catalog.tokens import count_message_tokens
+from core.catalog.usage import Usage
 from core.engine.budget import Budget, BudgetExceeded
 from core.engine.llm_node import build_request
 from core.errors import WorkflowError
@@ -220,11 +221,19 @@ class _NodePlan:
     feeds: tuple[tuple[str, float], ...] = ()  # upstream outputs quoted, as shares of length
     llm: ResolvedLLM | None = None  # None for a code node
     klass: ModelClass | None = None
-    price: Price | None = None
+    prices: PriceBook | None = None  # the workflow's, with its overrides
     cache_ttl: float | None = None  # seconds; None when not cached, inf: entries never expire
     timeout: float = 0.0
     retries: int = 0
     json_lengths: tuple[int, ...] = ()  # reply lengths the simulator gives a JSON node
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float | None:
+        """What the engine would record: LiteLLM's price of this usage, None if unknown."""
+        if self.llm is None or self.prices is None:
+            return None
+        return self.prices.cost(
+            self.llm.provider, self.llm.model, Usage(input_tokens, output_tokens)
+        )
 
 
 @dataclass(frozen=True)
@@ -269,7 +278,7 @@ def _plan(workflow: Workflow, example_inputs: dict[str, Any]) -> dict[str, _Node
             feeds=_feeds(workflow, node),
             llm=llm,
             klass=model_class(llm.provider, llm.model),
-            price=prices.price(llm.provider, llm.model),
+            prices=prices,
             cache_ttl=ttl,
             timeout=workflow.timeout_for(node),
             retries=workflow.retries_for(node),
@@ -298,7 +307,7 @@ def _sample_json_lengths(requests: dict[str, LLMRequest]) -> dict[str, tuple[int
         return await asyncio.gather(*calls)
 
     replies = asyncio.run(sample())
-    lengths = [reply.output_tokens for reply in replies]
+    lengths = [reply.usage.output_tokens for reply in replies]
     return {
         name: tuple(lengths[i * JSON_SAMPLES : (i + 1) * JSON_SAMPLES])
         for i, name in enumerate(requests)
@@ -488,7 +497,7 @@ class _HistoryGenerator:
                 latency = plan.timeout
             elapsed_s += latency
             if error is None:
-                cost = plan.price.cost(input_tokens, output_tokens) if plan.price else None
+                cost = plan.cost(input_tokens, output_tokens)
                 return _Outcome(
                     "success",
                     round(elapsed_s * 1e6),
@@ -541,11 +550,7 @@ class _HistoryGenerator:
                     done = entry[2]
                     budget.settle(entry[1], done.input_tokens + done.output_tokens, done.cost_usd)
                 worst_tokens = outcome.input_tokens + plan.llm.max_output_tokens
-                worst_cost = (
-                    plan.price.cost(outcome.input_tokens, plan.llm.max_output_tokens)
-                    if plan.price
-                    else None
-                )
+                worst_cost = plan.cost(outcome.input_tokens, plan.llm.max_output_tokens)
                 try:
                     reservation = budget.reserve(worst_tokens, worst_cost)
                 except BudgetExceeded as exc:
@@ -607,12 +612,16 @@ class _HistoryGenerator:
                     provider=plan.llm.provider if plan.llm else _sandbox_backend(plan.node),
                     model=plan.llm.model if plan.llm else None,
                     started_at=node_start,
+                    run_started_at=start_us,
                     finished_at=node_finish,
                     duration_ms=outcome.duration_us / 1000,
                     cache_enabled=plan.cache_ttl is not None,
                     workflow=workflow.name,
                     workflow_hash=workflow.hash,
                     simulated=True,
+                    cached_tokens=0,
+                    reasoning_tokens=0,
+                    usage_estimated=False,
                     queue_ms=0.0,
                     exit_reason="ok" if plan.llm is None else None,
                 )
@@ -625,6 +634,7 @@ class _HistoryGenerator:
             if scenario.nodes[n].llm is not None and o.attempts and not o.cache_hit
         ]
         priced = [o.cost_usd for o in called if o.cost_usd is not None]
+        cost = sum(priced) if priced or not called else None
         duration_us = finish_us + round(self.rng.uniform(*ENGINE_OVERHEAD_MS) * 1000)
         tags = {DEMO_TAG[0]: DEMO_TAG[1], "team": scenario.team or self.rng.choice(TEAMS)}
         self.runs.append(
@@ -638,7 +648,8 @@ class _HistoryGenerator:
                 status=failure[1] if failure else "success",
                 input_tokens=sum(o.input_tokens for o in ran.values()),
                 output_tokens=sum(o.output_tokens for o in ran.values()),
-                cost_usd=sum(priced) if priced or not called else None,
+                cost_usd=cost,
+                simulated_cost_usd=cost if called else None,
                 simulated=True,
                 experiment=scenario.experiment,
                 variant=scenario.variant,
@@ -646,6 +657,9 @@ class _HistoryGenerator:
                 tags=json.dumps(tags),
                 inputs=json.dumps(inputs),
                 unpriced_calls=len(called) - len(priced),
+                cached_tokens=0,
+                reasoning_tokens=0,
+                estimated_usage_calls=0,
                 cache_hits=sum(o.cache_hit for o in ran.values()),
                 saved_cost_usd=sum(o.saved_cost_usd or 0.0 for o in ran.values()),
                 node_count=len(workflow.nodes),

@@ -1,8 +1,10 @@
-"""Running one LLM node: render, consult the cache, reserve budget, call with retries, price."""
+"""Running one LLM node: render, consult the cache, reserve budget, call with retries, and
+price the provider's usage with LiteLLM."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.catalog.model_names import SIMULATED
-from core.catalog.prices import Price, PriceBook
+from core.catalog.prices import PriceBook
 from core.catalog.tokens import count_message_tokens
+from core.catalog.usage import Usage
 from core.engine import json_output
 from core.engine.budget import Budget, BudgetExceeded, Reservation
 from core.engine.response_cache import CachedReply, ResponseCache
@@ -32,9 +35,12 @@ class LLMContext:
     cache: ResponseCache | None
     prices: PriceBook
     budget: Budget
+    price_estimated_usage: bool  # price a reply without usage on locally counted tokens
     semaphore: asyncio.Semaphore
     real: Provider | None
     simulated: Provider
+    # Per real model under a budget: set once its first call has shown how it counts.
+    probes: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
     # An experiment's cell: its repeat, the right answers it knows (simulated calls only), and
     # the experiment's budget, which every call reserves on as well as on the run's own.
     sample: int = 0
@@ -139,35 +145,39 @@ async def _execute(
     if caching and _serve_from_cache(ctx, node, key, result):
         return
 
-    price = ctx.prices.price(request.provider, request.model)
-    reservation: Reservation | None = None
-    if ctx.budget.max_tokens is not None or ctx.budget.max_cost is not None:
-        input_tokens = count_message_tokens(request.provider, request.model, request.messages)
-        worst = input_tokens + request.max_output_tokens
-        worst_cost = price.cost(input_tokens, request.max_output_tokens) if price else None
-        try:
-            reservation = ctx.budget.reserve(worst, worst_cost)
-        except BudgetExceeded as exc:
-            result.status, result.error = "budget_exceeded", str(exc)
-            raise
-    shared = _reserve_shared(ctx, request, price, result, reservation)
+    shared = _reserve_shared(ctx, request, result)
     provider = ctx.simulated if simulated else ctx.real
     assert provider is not None, "real provider requested but not configured"
+    probe = await _probe(ctx, request)
+    budgeted: list[_Reserved] = []  # filled inside the concurrency slot, just before the call
     try:
-        reply = await _call_with_retries(ctx, provider, request, result, node)
-    except BaseException:
-        if reservation is not None:
-            ctx.budget.settle(reservation, 0, 0.0)
+        try:
+            reply = await _call_with_retries(ctx, provider, request, result, node, budgeted)
+        except BaseException:
+            if budgeted:
+                ctx.budget.settle(budgeted[0].reservation, 0, 0.0)
+            if shared is not None and ctx.shared_budget is not None:
+                ctx.shared_budget.settle(shared, 0, 0.0)
+            raise
+        usage = reply.usage
+        result.input_tokens, result.output_tokens = usage.input_tokens, usage.output_tokens
+        result.cached_tokens, result.reasoning_tokens = usage.cached_tokens, usage.reasoning_tokens
+        result.usage_estimated = usage.estimated
+        result.cost_usd = (
+            None
+            if usage.estimated and not ctx.price_estimated_usage
+            else ctx.prices.cost(request.provider, request.model, usage)
+        )
+        if budgeted:
+            model = (request.provider, request.model)
+            if not usage.estimated:
+                ctx.budget.learn(model, budgeted[0].counted, usage.input_tokens)
+            ctx.budget.settle(budgeted[0].reservation, usage.tokens, result.cost_usd)
         if shared is not None and ctx.shared_budget is not None:
-            ctx.shared_budget.settle(shared, 0, 0.0)
-        raise
-    result.input_tokens, result.output_tokens = reply.input_tokens, reply.output_tokens
-    result.cost_usd = price.cost(reply.input_tokens, reply.output_tokens) if price else None
-    if reservation is not None:
-        ctx.budget.settle(reservation, reply.input_tokens + reply.output_tokens, result.cost_usd)
-    if shared is not None and ctx.shared_budget is not None:
-        used = reply.input_tokens + reply.output_tokens
-        ctx.shared_budget.settle(shared, used, result.cost_usd)
+            ctx.shared_budget.settle(shared, usage.tokens, result.cost_usd)
+    finally:
+        if probe is not None:
+            probe.set()
     try:
         result.output = decode_output(node, reply.text)
     except ValueError as exc:
@@ -175,28 +185,62 @@ async def _execute(
         return
     result.status = "success"
     if caching and ctx.cache is not None:
-        cached = CachedReply(reply.text, reply.input_tokens, reply.output_tokens, result.cost_usd)
+        cached = CachedReply(reply.text, usage.input_tokens, usage.output_tokens, result.cost_usd)
         ctx.cache.put(key, cached, node.cache.ttl if node.cache else None)
 
 
-def _reserve_shared(
-    ctx: LLMContext,
-    request: LLMRequest,
-    price: Price | None,
-    result: NodeResult,
-    own: Reservation | None,
-) -> Reservation | None:
-    """Book the call's worst case on the shared budget too (an experiment's); a refusal
-    releases the run's own reservation `own` and stops the node."""
+async def _probe(ctx: LLMContext, request: LLMRequest) -> asyncio.Event | None:
+    """Under a budget, the first real call of each model goes alone: until a reply shows
+    how the provider counts input (templates, tool prompts, another tokenizer), a wave of
+    parallel calls could each overrun a reservation made on our own count. Returns the event
+    to set when this call, the probe, is done; later calls wait for it. Simulated calls
+    count exactly as the engine does and never wait."""
+    if not ctx.budget.active or request.simulated:
+        return None
+    model = (request.provider, request.model)
+    done = ctx.probes.get(model)
+    if done is None:
+        ctx.probes[model] = asyncio.Event()
+        return ctx.probes[model]
+    await done.wait()
+    return None
+
+
+@dataclass(slots=True)
+class _Reserved:
+    reservation: Reservation
+    counted: int  # input tokens counted here, to learn how the provider counts
+
+
+def _reserve(ctx: LLMContext, request: LLMRequest, result: NodeResult) -> _Reserved:
+    """Book the call's worst case: input counted here, scaled by how far the provider has
+    out-counted us in this run, plus every output token it may return."""
+    counted = count_message_tokens(request.provider, request.model, request.messages)
+    factor = ctx.budget.input_factor((request.provider, request.model))
+    worst = Usage(math.ceil(counted * factor), request.max_output_tokens)
+    cost = ctx.prices.cost(request.provider, request.model, worst)
+    result.reserved_tokens, result.reserved_cost_usd = worst.tokens, cost
+    try:
+        return _Reserved(ctx.budget.reserve(worst.tokens, cost), counted)
+    except BudgetExceeded as exc:
+        result.status, result.error = "budget_exceeded", str(exc)
+        raise
+
+
+def _reserve_shared(ctx: LLMContext, request: LLMRequest, result: NodeResult) -> Reservation | None:
+    """Book the call's worst case on the shared budget (an experiment's) before it waits for
+    a slot, so calls of parallel runs cannot overshoot it together; a refusal stops the node
+    with an error that names the shared budget."""
     if ctx.shared_budget is None:
         return None
-    input_tokens = count_message_tokens(request.provider, request.model, request.messages)
-    worst_cost = price.cost(input_tokens, request.max_output_tokens) if price else None
+    worst = Usage(
+        count_message_tokens(request.provider, request.model, request.messages),
+        request.max_output_tokens,
+    )
+    cost = ctx.prices.cost(request.provider, request.model, worst)
     try:
-        return ctx.shared_budget.reserve(input_tokens + request.max_output_tokens, worst_cost)
+        return ctx.shared_budget.reserve(worst.tokens, cost)
     except BudgetExceeded as exc:
-        if own is not None:
-            ctx.budget.settle(own, 0, 0.0)
         result.status, result.error = "budget_exceeded", f"{SHARED_BUDGET}: {exc}"
         raise
 
@@ -222,13 +266,20 @@ def _serve_from_cache(ctx: LLMContext, node: LLMNode, key: str, result: NodeResu
 
 
 async def _call_with_retries(
-    ctx: LLMContext, provider: Provider, request: LLMRequest, result: NodeResult, node: LLMNode
+    ctx: LLMContext,
+    provider: Provider,
+    request: LLMRequest,
+    result: NodeResult,
+    node: LLMNode,
+    budgeted: list[_Reserved],
 ) -> Any:
     max_retries = ctx.workflow.retries_for(node)
     for attempt in range(max_retries + 1):
         waited = time.perf_counter()
         async with ctx.semaphore:
             result.queue_ms += (time.perf_counter() - waited) * 1000
+            if ctx.budget.active and not budgeted:
+                budgeted.append(_reserve(ctx, request, result))
             result.attempts = attempt + 1
             try:
                 if provider.enforces_timeout:

@@ -23,7 +23,10 @@ class NodeResult:
     model: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float | None = 0.0  # None: the model has no known price
+    cached_tokens: int = 0  # of input_tokens, read from the provider's prompt cache
+    reasoning_tokens: int = 0  # of output_tokens
+    usage_estimated: bool = False  # the provider sent no usage: tokens counted here
+    cost_usd: float | None = 0.0  # None: no known price (or usage only estimated)
     cache_hit: bool = False
     cache_enabled: bool = False
     saved_cost_usd: float | None = None
@@ -31,6 +34,8 @@ class NodeResult:
     simulated: bool = False
     queue_ms: float = 0.0
     request_hash: str | None = None
+    reserved_tokens: int | None = None  # the budget's booking before the call
+    reserved_cost_usd: float | None = None
     cpu_seconds: float | None = None  # code nodes: CPU the sandboxed code used
     peak_memory_mb: float | None = None
     exit_reason: str | None = None  # code nodes: ok, exception, timeout, memory, ...
@@ -54,9 +59,12 @@ class RunResult:
     nodes: dict[str, NodeResult]
     input_tokens: int
     output_tokens: int
-    cost_usd: float | None
+    cost_usd: (
+        float | None
+    )  # of the run's own kind: real calls, or simulated ones in a simulated run
     unpriced_calls: int
     simulated: bool
+    simulated_cost_usd: float | None = None  # simulated calls, never part of real spend
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
@@ -82,6 +90,7 @@ class RunResult:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd,
+            "simulated_cost_usd": self.simulated_cost_usd,
             "unpriced_calls": self.unpriced_calls,
             "warnings": self.warnings,
             "nodes": {
@@ -91,6 +100,10 @@ class RunResult:
                     "input_tokens": node.input_tokens,
                     "output_tokens": node.output_tokens,
                     "cost_usd": node.cost_usd,
+                    "simulated": node.simulated,
+                    "cached_tokens": node.cached_tokens,
+                    "reasoning_tokens": node.reasoning_tokens,
+                    "usage_estimated": node.usage_estimated,
                     "cache_hit": node.cache_hit,
                     "attempts": node.attempts,
                     "error": node.error,

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.catalog.litellm_runtime import loaded as litellm_loaded
+from core.catalog.litellm_runtime import warm as warm_litellm
 from core.catalog.model_names import SIMULATED
 from core.catalog.prices import PriceBook
 from core.catalog.tokens import encoder_loaded, preload_encoders
@@ -77,6 +79,7 @@ class _Run:
             cache=response_cache(home) if use_cache and _any_cached(workflow) else None,
             prices=PriceBook(workflow.spec.pricing),
             budget=self.budget,
+            price_estimated_usage=workflow.spec.budget_settings.price_estimated_usage,
             semaphore=asyncio.Semaphore(spec.max_concurrency),
             real=_real_provider() if needs_real else None,
             simulated=SimulatedProvider(),
@@ -95,12 +98,10 @@ class _Run:
         self._done = asyncio.Event()
         self._outstanding = 0
 
-    def preflight(self) -> None:
-        """Refuse before any spend when a real call would lack its key."""
+    def real_calls(self) -> list[LLMRequest]:
+        """One request per real LLM node, bare of messages: what keys and warm-ups need."""
         if self.llm.real is None:
-            return
-        from core.providers.litellm_provider import check_keys
-
+            return []
         calls = []
         for node in self.workflow.spec.nodes:
             llm = self.workflow.llm_for(node) if isinstance(node, LLMNode) else None
@@ -116,7 +117,15 @@ class _Run:
                     api_key_env=llm.api_key_env,
                 )
             )
-        check_keys(calls)
+        return calls
+
+    def preflight(self) -> None:
+        """Refuse before any spend when a real call would lack its key."""
+        calls = self.real_calls()
+        if calls:
+            from core.providers.litellm_provider import check_keys
+
+            check_keys(calls)
 
     async def execute(self) -> str:
         self.started_at = datetime.now(UTC)
@@ -236,6 +245,7 @@ class _Run:
             node_row(
                 result,
                 run_id=self.run_id,
+                run_started_at=self.started_at,
                 node=result.name,
                 workflow=self.workflow.name,
                 workflow_hash=self.workflow.hash,
@@ -313,34 +323,61 @@ class _Run:
         return self.simulate or self.workflow.only_simulated
 
     def totals(self) -> dict[str, Any]:
+        """The runs row's totals. Real and simulated calls are told apart call by call: the
+        run's cost is that of its own kind (real calls for a real run), and the cost of any
+        simulated call is kept apart, so no simulated dollar enters real spend. A cost is
+        unknown only when calls were made and none of them had a price. The SQL that closes
+        a dead writer's runs (core.telemetry.tables) applies the same rules."""
         nodes = self.results.values()
         called = [n for n in nodes if n.node_type == "llm" and n.attempts and not n.cache_hit]
-        priced = [n.cost_usd for n in called if n.cost_usd is not None]
+        simulated = [n for n in called if n.simulated]
+        own = simulated if self.is_simulated else [n for n in called if not n.simulated]
         return {
             "input_tokens": sum(n.input_tokens for n in nodes),
             "output_tokens": sum(n.output_tokens for n in nodes),
-            "cost_usd": sum(priced) if priced or not called else None,
-            "unpriced_calls": len(called) - len(priced),
+            "cached_tokens": sum(n.cached_tokens for n in nodes),
+            "reasoning_tokens": sum(n.reasoning_tokens for n in nodes),
+            "cost_usd": _cost_of(own),
+            "simulated_cost_usd": _cost_of(simulated) if simulated else None,
+            "unpriced_calls": sum(1 for n in called if n.cost_usd is None),
+            "estimated_usage_calls": sum(1 for n in called if n.usage_estimated),
             "cache_hits": sum(1 for n in nodes if n.cache_hit),
             "saved_cost_usd": sum(n.saved_cost_usd or 0.0 for n in nodes if n.cache_hit),
         }
 
-    def result(self) -> RunResult:
-        totals = self.final_totals
+    def warnings(self) -> list[str]:
         warnings = list(self.budget.warnings)
+        called = [n for n in self.results.values() if n.node_type == "llm" and n.attempts]
+        estimated = [n.name for n in called if n.usage_estimated]
+        if estimated:
+            priced = self.workflow.spec.budget_settings.price_estimated_usage
+            warnings.append(
+                f"{len(estimated)} call{'s' * (len(estimated) > 1)} ({', '.join(estimated)}) "
+                "came back without usage: tokens were counted locally and "
+                + ("priced on that count" if priced else "their cost is unknown")
+            )
         unpriced = sorted(
             {
                 f"{n.provider}/{n.model}"
-                for n in self.results.values()
-                if n.node_type == "llm" and n.attempts and n.cost_usd is None
+                for n in called
+                if n.cost_usd is None and not n.usage_estimated
             }
         )
         if unpriced:
+            budget = self.budget.max_cost is not None
             warnings.append(
                 "no price known for "
                 + ", ".join(unpriced)
-                + ": their cost is recorded as unknown; add them under pricing:"
+                + (
+                    ": their calls counted against max_tokens only, not max_cost"
+                    if budget
+                    else ": their cost is recorded as unknown; add them under pricing:"
+                )
             )
+        return warnings
+
+    def result(self) -> RunResult:
+        totals = self.final_totals
         return RunResult(
             run_id=self.run_id,
             workflow=self.workflow.name,
@@ -360,12 +397,24 @@ class _Run:
             input_tokens=totals["input_tokens"],
             output_tokens=totals["output_tokens"],
             cost_usd=totals["cost_usd"],
+            simulated_cost_usd=totals["simulated_cost_usd"],
             unpriced_calls=totals["unpriced_calls"],
             simulated=self.is_simulated,
             error=self.failure,
-            warnings=warnings,
+            warnings=self.warnings(),
             tags=self.tags,
         )
+
+
+def _cost_of(calls: list[NodeResult]) -> float | None:
+    priced = [n.cost_usd for n in calls if n.cost_usd is not None]
+    return sum(priced) if priced or not calls else None
+
+
+def _prepare(encoders: list[tuple[str, str]], pricing: bool) -> None:
+    if pricing:
+        warm_litellm()
+    preload_encoders(encoders)
 
 
 def _any_cached(workflow: Workflow) -> bool:
@@ -425,12 +474,18 @@ async def arun_workflow(
         references=references,
         shared_budget=shared_budget,
     )
-    run.preflight()
     missing = [p for p in run.models if not encoder_loaded(*p)] if run.counts_tokens else []
-    if missing:
-        # Loading a tokenizer takes up to a few hundred ms; doing it here, off the loop, keeps
-        # it out of the first call of each model (where it would stall parallel branches).
-        await asyncio.to_thread(preload_encoders, missing)
+    if missing or (run.models and not litellm_loaded()):
+        # LiteLLM (seconds to import; it prices every call and sends the real ones) and the
+        # tokenizers (up to a few hundred ms each) load here, off the loop and before the
+        # run's clock: in a node they would inflate its latency and stall parallel branches.
+        await asyncio.to_thread(_prepare, missing, bool(run.models))
+    run.preflight()
+    calls = run.real_calls()
+    if calls:
+        from core.providers.litellm_provider import warm
+
+        await warm(calls)  # LiteLLM's first call sets itself up: not inside a node
     try:
         await run.execute()
     finally:

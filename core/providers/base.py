@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from core.catalog.usage import Usage
 from core.workflow.models import SimulateSettings
 
 
@@ -90,8 +91,7 @@ class LLMRequest:
 @dataclass(slots=True)
 class LLMReply:
     text: str
-    input_tokens: int
-    output_tokens: int
+    usage: Usage
 
 
 class ProviderError(Exception):

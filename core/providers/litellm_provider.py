@@ -1,20 +1,23 @@
 """Real model calls through LiteLLM, which speaks every provider's API.
 
-LiteLLM is imported on first use only: it costs seconds to import and most commands never
-call a model. The engine owns the retry loop (so attempts are counted in telemetry); the
-back-off between attempts is LiteLLM's own (`calculate_retry_after`, honouring Retry-After).
+The engine owns the retry loop (so attempts are counted in telemetry); the back-off between
+attempts is LiteLLM's own (`calculate_retry_after`, honouring Retry-After). A reply keeps
+the provider's usage object, which is what the call is priced on; a reply without usage is
+counted locally and marked estimated, never taken as zero tokens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
 import os
-from functools import cache
 from types import ModuleType
 from typing import Any
 
-from core.catalog.model_names import litellm_model
+from core.catalog.litellm_runtime import litellm
+from core.catalog.model_names import litellm_model, litellm_provider
+from core.catalog.tokens import count_message_tokens, encoder_for
+from core.catalog.usage import Usage
 from core.errors import ProviderConfigError
 from core.providers.base import LLMReply, LLMRequest, ProviderError
 
@@ -26,27 +29,13 @@ _BODY_PREVIEW = 200
 _MALFORMED_MARKERS = ("response with no 'choices'", "Empty or invalid response")
 
 
-@cache
-def _litellm() -> ModuleType:
-    # Use the price map bundled with the package; never fetch one over the network.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    # Each blocking run_workflow call has an event loop of its own; LiteLLM's logging worker
-    # warns about every new loop, which users would see on every run.
-    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
-    litellm.suppress_debug_info = True
-    litellm.drop_params = True  # a provider that lacks e.g. `seed` gets the call without it
-    return litellm
-
-
 def missing_key(request: LLMRequest) -> str | None:
     """The environment variable a request needs but lacks, or None when it can be sent."""
     if request.api_base:
         if request.api_key_env and not os.environ.get(request.api_key_env):
             return request.api_key_env
         return None
-    report = _litellm().validate_environment(litellm_model(request.provider, request.model))
+    report = litellm().validate_environment(litellm_model(request.provider, request.model))
     missing = [name for name in report.get("missing_keys", []) if not name.endswith("_API_BASE")]
     if not missing or any(os.environ.get(name) for name in missing):
         return None
@@ -65,11 +54,35 @@ def check_keys(requests: list[LLMRequest]) -> None:
             )
 
 
+_warmed: set[str] = set()
+
+
+async def warm(requests: list[LLMRequest]) -> None:
+    """One call per provider through LiteLLM's own mock path, before a run's clock: its
+    first real call would otherwise import and set up dozens of modules (100 ms and
+    more) inside the first node's latency. Nothing leaves the process. Once per provider
+    per process."""
+    for request in requests:
+        family = litellm_provider(request.provider)
+        if family in _warmed:
+            continue
+        _warmed.add(family)
+        with contextlib.suppress(Exception):  # a warm-up must never stop a run
+            await litellm().acompletion(
+                model=litellm_model(request.provider, request.model),
+                messages=[{"role": "user", "content": "warm-up"}],
+                max_tokens=1,
+                mock_response="ok",
+                api_base=request.api_base,
+                api_key=_PLACEHOLDER_KEY,
+            )
+
+
 class LiteLLMProvider:
     enforces_timeout = False
 
     async def complete(self, request: LLMRequest, attempt: int) -> LLMReply:
-        litellm = _litellm()
+        module = litellm()
         kwargs: dict[str, Any] = {
             "model": litellm_model(request.provider, request.model),
             "messages": request.messages,
@@ -89,15 +102,15 @@ class LiteLLMProvider:
             key = os.environ.get(request.api_key_env) if request.api_key_env else None
             kwargs["api_key"] = key or _PLACEHOLDER_KEY
         try:
-            response = await litellm.acompletion(**kwargs)
+            response = await module.acompletion(**kwargs)
         except Exception as exc:  # every LiteLLM failure becomes a located, classified error
-            raise _classify(exc, litellm) from exc
-        return _reply(response)
+            raise _classify(exc, module) from exc
+        return _reply(response, request)
 
     def retry_delay(self, error: ProviderError, attempt: int, max_retries: int) -> float:
         headers = {"retry-after": str(error.retry_after)} if error.retry_after else None
         return float(
-            _litellm().utils.calculate_retry_after(
+            litellm().utils.calculate_retry_after(
                 remaining_retries=max_retries - attempt,
                 max_retries=max_retries,
                 response_headers=headers,
@@ -105,18 +118,28 @@ class LiteLLMProvider:
         )
 
 
-def _reply(response: Any) -> LLMReply:
+def _reply(response: Any, request: LLMRequest) -> LLMReply:
     try:
-        choice = response.choices[0]
-        text = choice.message.content or ""
-        usage = response.usage
-        return LLMReply(
-            text=text,
-            input_tokens=int(usage.prompt_tokens or 0),
-            output_tokens=int(usage.completion_tokens or 0),
-        )
-    except (AttributeError, IndexError, TypeError, ValueError) as exc:
+        text = response.choices[0].message.content or ""
+    except (AttributeError, IndexError, TypeError) as exc:
         raise ProviderError(f"malformed response from provider: {exc}", retryable=False) from exc
+    return LLMReply(text, _usage(getattr(response, "usage", None), request, text))
+
+
+def _usage(usage: Any, request: LLMRequest, text: str) -> Usage:
+    """The provider's usage; when it sent none (or no token counts), what we count here."""
+    prompt = getattr(usage, "prompt_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt + completion <= 0:
+        return Usage(
+            count_message_tokens(request.provider, request.model, request.messages),
+            encoder_for(request.provider, request.model)(text),
+            estimated=True,
+        )
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or getattr(usage, "cache_read_input_tokens", 0)
+    reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", 0)
+    return Usage(prompt, completion, int(cached or 0), int(reasoning or 0), raw=usage)
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -128,7 +151,7 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def _classify(exc: Exception, litellm: ModuleType) -> ProviderError:
+def _classify(exc: Exception, module: ModuleType) -> ProviderError:
     status = getattr(exc, "status_code", None)
     message = str(getattr(exc, "message", None) or exc)
     message = " ".join(message.split())[: _BODY_PREVIEW * 2]
@@ -136,15 +159,15 @@ def _classify(exc: Exception, litellm: ModuleType) -> ProviderError:
         # LiteLLM reports a body it cannot use as a 500; the server did answer, and asking
         # again would most likely get the same malformed body.
         return ProviderError(f"malformed response from provider: {message}", retryable=False)
-    if isinstance(exc, litellm.Timeout):
+    if isinstance(exc, module.Timeout):
         return ProviderError(f"timed out: {message}", retryable=True, status=status, timeout=True)
-    if isinstance(exc, litellm.APIConnectionError) and status in (None, 500):
+    if isinstance(exc, module.APIConnectionError) and status in (None, 500):
         return ProviderError(f"connection failed: {message}", retryable=True, status=status)
-    if isinstance(exc, litellm.AuthenticationError):
+    if isinstance(exc, module.AuthenticationError):
         return ProviderError(f"authentication failed (401): {message}", retryable=False, status=401)
     retry_after = _retry_after(exc)
     if isinstance(status, int):
-        retryable = bool(litellm.utils.should_retry(status))
+        retryable = bool(module.utils.should_retry(status))
         return ProviderError(
             f"HTTP {status}: {message}", retryable=retryable, status=status, retry_after=retry_after
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 from core.catalog.model_names import bare_model
 from core.catalog.tokens import count_message_tokens, encoder_for
+from core.catalog.usage import Usage
 from core.providers.base import LLMReply, LLMRequest, ProviderError
 
 
@@ -300,7 +301,7 @@ class SimulatedProvider:
                 length = encoder_for(request.provider, request.model)(text)
         input_tokens = count_message_tokens(request.provider, request.model, request.messages)
         output_tokens = min(length, request.max_output_tokens)
-        return LLMReply(text=text, input_tokens=input_tokens, output_tokens=output_tokens)
+        return LLMReply(text, Usage(input_tokens, output_tokens))
 
     @staticmethod
     def _length(request: LLMRequest, klass: ModelClass, u: list[float]) -> int:

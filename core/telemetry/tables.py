@@ -34,6 +34,10 @@ RUNS_COLUMNS: dict[str, str] = {
     "writer_id": "VARCHAR",
     "host": "VARCHAR",
     "pid": "INTEGER",
+    "simulated_cost_usd": "DOUBLE",
+    "cached_tokens": "BIGINT",
+    "reasoning_tokens": "BIGINT",
+    "estimated_usage_calls": "INTEGER",
 }
 NODE_RUNS_COLUMNS: dict[str, str] = {
     "run_id": "VARCHAR",
@@ -62,6 +66,12 @@ NODE_RUNS_COLUMNS: dict[str, str] = {
     "peak_memory_mb": "DOUBLE",
     "exit_reason": "VARCHAR",
     "stdout": "VARCHAR",
+    "cached_tokens": "BIGINT",
+    "reasoning_tokens": "BIGINT",
+    "usage_estimated": "BOOLEAN",
+    "reserved_tokens": "BIGINT",
+    "reserved_cost_usd": "DOUBLE",
+    "run_started_at": "TIMESTAMP",
 }
 # Each version of a workflow file, by content hash: reports read the DAG and prompts of
 # past runs from here even after the file has changed.
@@ -150,6 +160,10 @@ TABLES = {
     "experiment_scores": EXPERIMENT_SCORES_COLUMNS,
 }
 
+# The moment a node row counts at in windows and daily breakdowns: its run's start, so a run
+# that crosses midnight is one day's spend in every report and totals equal their parts.
+NODE_COUNTS_AT = "coalesce(run_started_at, started_at)"
+
 # A call that reached a model and was billed (or would have been, for a simulated one):
 # retried failures cost nothing and cache hits cost $0, so both are left out of spend.
 LLM_CALL = "node_type = 'llm' AND attempts > 0 AND NOT coalesce(cache_hit, false)"
@@ -163,7 +177,7 @@ LLM_CALL = "node_type = 'llm' AND attempts > 0 AND NOT coalesce(cache_hit, false
 # window reaches, so that the rollup still counts every row of node_runs.
 ROLLUP_TABLE = "node_daily"
 ROLLUP_KEYS: dict[str, tuple[str, str]] = {
-    "day": ("DATE", "coalesce(CAST(started_at AS DATE), DATE '-infinity')"),
+    "day": ("DATE", f"coalesce(CAST({NODE_COUNTS_AT} AS DATE), DATE '-infinity')"),
     "simulated": ("BOOLEAN", "coalesce(simulated, false)"),
     "workflow": ("VARCHAR", "coalesce(workflow, '')"),
     "node": ("VARCHAR", "coalesce(node, '')"),
@@ -185,6 +199,8 @@ ROLLUP_MEASURES: dict[str, tuple[str, str]] = {
     "output_tokens": ("BIGINT", "coalesce(sum(output_tokens), 0)"),
     "saved_cost_usd": ("DOUBLE", "coalesce(sum(saved_cost_usd), 0)"),
     "duration_ms": ("DOUBLE", "coalesce(sum(duration_ms), 0)"),
+    "cached_tokens": ("BIGINT", "coalesce(sum(cached_tokens), 0)"),
+    "reasoning_tokens": ("BIGINT", "coalesce(sum(reasoning_tokens), 0)"),
 }
 ROLLUP_COLUMNS = {c: t for c, (t, _) in (ROLLUP_KEYS | ROLLUP_MEASURES).items()}
 
@@ -287,31 +303,47 @@ EXPERIMENT_EVENTS = (
 )
 # Runs a dead writer left open. Their start row carries the totals of no node, so totals
 # are recomputed from the nodes that finished (those calls were made and paid for), by the
-# engine's rules: cost counts calls actually made, and is unknown when none of them has a
-# price. The end is the last moment the run is known to have been alive.
+# engine's rules (`_Run.totals`): the run's cost is that of its own kind of calls, simulated
+# calls are kept apart, and a cost is unknown when calls were made and none had a price.
+# The end is the last moment the run is known to have been alive.
 _INTERRUPT_SQL = """
 UPDATE runs SET
     status = 'failed', error = $error, finished_at = x.fin,
     duration_ms = date_diff('microsecond', runs.started_at, x.fin) / 1000.0,
-    input_tokens = x.input_tokens, output_tokens = x.output_tokens, cost_usd = x.cost_usd,
-    unpriced_calls = x.unpriced_calls, cache_hits = x.cache_hits,
-    saved_cost_usd = x.saved_cost_usd
+    input_tokens = x.input_tokens, output_tokens = x.output_tokens,
+    cached_tokens = x.cached_tokens, reasoning_tokens = x.reasoning_tokens,
+    cost_usd = x.cost_usd, simulated_cost_usd = x.simulated_cost_usd,
+    unpriced_calls = x.unpriced_calls, estimated_usage_calls = x.estimated_usage_calls,
+    cache_hits = x.cache_hits, saved_cost_usd = x.saved_cost_usd
 FROM (
     SELECT run_id,
         coalesce(max(finished_at), max(run_started_at), $now) AS fin,
         coalesce(sum(input_tokens), 0) AS input_tokens,
         coalesce(sum(output_tokens), 0) AS output_tokens,
-        CASE WHEN count_if(called AND cost_usd IS NOT NULL) > 0 OR count_if(called) = 0
-            THEN coalesce(sum(cost_usd) FILTER (WHERE called), 0) END AS cost_usd,
+        coalesce(sum(cached_tokens), 0) AS cached_tokens,
+        coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
+        CASE WHEN count_if(own AND cost_usd IS NOT NULL) > 0 OR count_if(own) = 0
+            THEN coalesce(sum(cost_usd) FILTER (WHERE own), 0) END AS cost_usd,
+        CASE WHEN count_if(sim AND cost_usd IS NOT NULL) > 0
+            THEN sum(cost_usd) FILTER (WHERE sim) END AS simulated_cost_usd,
         count_if(called AND cost_usd IS NULL) AS unpriced_calls,
+        count_if(called AND coalesce(usage_estimated, false)) AS estimated_usage_calls,
         count_if(cache_hit) AS cache_hits,
         coalesce(sum(saved_cost_usd) FILTER (WHERE cache_hit), 0) AS saved_cost_usd
     FROM (
-        SELECT r.run_id, r.started_at AS run_started_at, n.finished_at, n.input_tokens,
-            n.output_tokens, n.cost_usd, n.cache_hit, n.saved_cost_usd,
-            n.node_type = 'llm' AND n.attempts > 0 AND NOT coalesce(n.cache_hit, false) AS called
-        FROM runs r LEFT JOIN node_runs n ON n.run_id = r.run_id
-        WHERE list_contains($writers, r.writer_id) AND r.status = 'running'
+        SELECT *, called AND node_simulated = run_simulated AS own,
+            called AND node_simulated AS sim
+        FROM (
+            SELECT r.run_id, r.started_at AS run_started_at, n.finished_at, n.input_tokens,
+                n.output_tokens, n.cached_tokens, n.reasoning_tokens, n.cost_usd, n.cache_hit,
+                n.saved_cost_usd, n.usage_estimated,
+                coalesce(n.simulated, false) AS node_simulated,
+                coalesce(r.simulated, false) AS run_simulated,
+                n.node_type = 'llm' AND n.attempts > 0 AND NOT coalesce(n.cache_hit, false)
+                    AS called
+            FROM runs r LEFT JOIN node_runs n ON n.run_id = r.run_id
+            WHERE list_contains($writers, r.writer_id) AND r.status = 'running'
+        )
     )
     GROUP BY run_id
 ) AS x

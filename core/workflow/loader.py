@@ -13,7 +13,7 @@ from core.errors import Problem, WorkflowError
 from core.workflow.graph import Graph
 from core.workflow.models import CodeNode, LLMNode, LLMSettings, SimulateSettings, WorkflowSpec
 from core.workflow.templates import Template, compile_template
-from core.workflow.validation import schema_problems, semantic_problems
+from core.workflow.validation import budget_problems, schema_problems, semantic_problems
 from core.workflow.yaml_source import SourceMap, YamlSyntaxError, parse
 
 DEFAULT_PROVIDER = "openai"
@@ -160,7 +160,19 @@ def parse_workflow(text: str, filename: str = "<workflow>") -> Workflow:
         for index, node in enumerate(spec.nodes)
         if isinstance(node, CodeNode)
     }
-    return Workflow(spec=spec, source=text, filename=filename, graph=graph, code_starts=code_starts)
+    workflow = Workflow(
+        spec=spec, source=text, filename=filename, graph=graph, code_starts=code_starts
+    )
+    models = {
+        node.name: (llm.provider, llm.model)
+        for node in spec.nodes
+        if isinstance(node, LLMNode)
+        for llm in [workflow.llm_for(node)]
+    }
+    problems = budget_problems(spec, models, source_map)
+    if problems:
+        raise WorkflowError(problems, filename)
+    return workflow
 
 
 def _block_start(text: str, source_map: SourceMap, path: tuple[str | int, ...]) -> int:

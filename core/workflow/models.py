@@ -136,6 +136,16 @@ class Targets(Strict):
     max_run_latency_ms: Annotated[float, Field(gt=0)] | None = None
 
 
+class BudgetSettings(Strict):
+    """How budgets and prices treat calls that cannot be priced exactly."""
+
+    # With max_cost, nodes on a model without a known price are refused unless this is
+    # set; their calls then count against max_tokens only.
+    allow_unpriced: bool = False
+    # A reply without usage is priced on tokens counted here instead of being unknown.
+    price_estimated_usage: bool = False
+
+
 class WorkflowSettings(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str | None = None
@@ -147,6 +157,7 @@ class WorkflowSettings(Strict):
     retries: Annotated[int, Field(ge=0, le=20)] = 2
     max_concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
     targets: Targets | None = None
+    budget: BudgetSettings | None = None
 
 
 class WorkflowSpec(Strict):
@@ -156,6 +167,11 @@ class WorkflowSpec(Strict):
     edges: list[Edge] | None = None
     outputs: list[str] | None = None
     pricing: dict[str, ModelPrice] = {}
+    budget: BudgetSettings | None = None  # also accepted under `workflow:`, beside max_cost
+
+    @property
+    def budget_settings(self) -> BudgetSettings:
+        return self.budget or self.workflow.budget or BudgetSettings()
 
     @model_validator(mode="before")
     @classmethod

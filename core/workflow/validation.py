@@ -17,9 +17,11 @@ from pydantic import BaseModel, ValidationError
 
 from core.catalog import litellm_data
 from core.catalog.model_names import PROVIDER_ALIASES, SIMULATED, litellm_provider
+from core.catalog.prices import PriceBook
 from core.errors import Problem
 from core.workflow.graph import Graph
 from core.workflow.models import (
+    BudgetSettings,
     CacheSettings,
     CodeNode,
     Edge,
@@ -53,6 +55,7 @@ def _model_at(path: Path, data: Any) -> type[BaseModel] | None:
     last = path[-1]
     named = {
         "targets": Targets,
+        "budget": BudgetSettings,
         "llm": LLMSettings,
         "simulate": SimulateSettings,
         "cache": CacheSettings,
@@ -502,4 +505,42 @@ def _input_default_problems(inputs: dict[str, Any], source: SourceMap) -> list[P
                     f"input '{name}': default {spec['default']!r} is not of type {kind}",
                 )
             )
+    return problems
+
+
+def budget_problems(
+    spec: WorkflowSpec, models: dict[str, tuple[str, str]], source: SourceMap
+) -> list[Problem]:
+    """A `max_cost` cannot hold over a call nobody can price: such nodes are refused, each
+    located at its model, unless the workflow accepts counting them against tokens only."""
+    problems: list[Problem] = []
+    if spec.budget is not None and spec.workflow.budget is not None:
+        problems.append(
+            Problem(*source.key(("budget",)), "budget: is set twice; keep it under workflow:")
+        )
+    if spec.workflow.max_cost is None or spec.budget_settings.allow_unpriced:
+        return problems
+    prices = PriceBook(spec.pricing)
+    for index, node in enumerate(spec.nodes):
+        if node.name not in models:
+            continue
+        provider, model = models[node.name]
+        if prices.known(provider, model):
+            continue
+        at = next(
+            (
+                source.value(path)
+                for path in (("nodes", index, "llm", "model"), ("workflow", "llm", "model"))
+                if path in source.values
+            ),
+            source.key(("nodes", index, "name")),
+        )
+        problems.append(
+            Problem(
+                *at,
+                f"node '{node.name}': {provider}/{model} has no known price, so max_cost "
+                "cannot be enforced on it; add it under pricing:, or set budget: "
+                "{allow_unpriced: true} to count its calls against max_tokens only",
+            )
+        )
     return problems

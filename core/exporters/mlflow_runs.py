@@ -1,0 +1,271 @@
+"""Recorded runs as MLflow runs, each with its trace, through MLflow's client APIs.
+
+One MLflow run per workflow run, named `{workflow} {run_id[:8]}`, with the recorded start
+and end times: params (workflow, version hash, `model.<node>` = provider/model, `tag.<k>`),
+metrics (duration, cost when known, tokens, cache hits, unpriced calls, and per node
+`node.<name>.duration_ms` / `node.<name>.cost_usd`), tags (`configurable_agents.run_id`,
+`.status`, `.simulated`). Its trace has a CHAIN span for the run, a CHAT_MODEL span per LLM
+node and a TOOL span per code node, with the recorded times, the attributes of the OTel
+spans (`spans.run_spans`) and span links to each node's DAG parents.
+
+Idempotent: a workflow run already exported to the experiment (found by its
+`configurable_agents.run_id` tag) is skipped. The MLflow run is terminated only once its
+trace is stored, so a run left RUNNING by an interrupted export is deleted and redone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from core.exporters.extras import missing_extra
+from core.exporters.history import RecordedRun, count_runs, recorded_runs
+from core.exporters.spans import PREFIX, SpanData, epoch_ns, run_spans, run_tags
+from core.exporters.summary import ExportSummary
+
+DEFAULT_EXPERIMENT = "configurable-agents"
+RUN_ID_TAG = PREFIX + "run_id"
+# Recorded run status -> MLflow run status.
+RUN_STATUS = {"success": "FINISHED", "cancelled": "KILLED"}
+SPAN_TYPES = {None: "CHAIN", "llm": "CHAT_MODEL", "code": "TOOL"}
+QUIET_VARIABLE = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+# MLflow's log_batch limits per request.
+MAX_PARAMS, MAX_METRICS = 100, 1000
+
+
+@dataclass(frozen=True)
+class _Prior:
+    mlflow_run_id: str
+    complete: bool  # terminated: its trace was stored
+
+
+@dataclass
+class _Pending:
+    record: RecordedRun
+    mlflow_run_id: str
+    trace_id: str
+    spans: int
+
+
+def export_mlflow(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    days: int | None = None,
+    workflow: str | None = None,
+    experiment: str = DEFAULT_EXPERIMENT,
+    tracking_uri: str | None = None,
+) -> ExportSummary:
+    """Exports the finished runs recorded in `home` to an MLflow experiment (created if
+    missing), skipping those already there. `tracking_uri` defaults to MLflow's own
+    (MLFLOW_TRACKING_URI). Stops at the first error, with `error` set; only runs whose MLflow
+    run and trace were both stored are counted. Raises MissingExtra without `mlflow`."""
+    try:
+        import mlflow
+        from mlflow import MlflowClient
+    except ImportError as exc:
+        raise missing_extra("mlflow", "Exporting to MLflow") from exc
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    summary = ExportSummary(destination=f"MLflow {uri}, experiment {experiment!r}")
+    total = count_runs(home, days=days, workflow=workflow)
+    # The trace APIs write wherever MLflow's process-wide tracking URI points, and each
+    # terminated run would print two "View run" lines (after one more request) otherwise.
+    with _tracking_uri(mlflow, tracking_uri), _environ(QUIET_VARIABLE, "true"):
+        client = MlflowClient(uri)
+        try:
+            experiment_id = _experiment_id(client, experiment)
+            prior = _exported(client, experiment_id)
+            for batch in recorded_runs(home, days=days, workflow=workflow):
+                fresh = [rec for rec in batch if not _done(prior.get(rec.run_id))]
+                summary.skipped += len(batch) - len(fresh)
+                pending = []
+                for rec in fresh:
+                    if rec.run_id in prior:
+                        _discard(client, experiment_id, prior[rec.run_id])
+                    pending.append(_start(client, experiment_id, rec))
+                mlflow.flush_trace_async_logging()
+                for item in pending:
+                    client.get_trace(item.trace_id)  # raises if the trace was not stored
+                    _finish(client, item.record, item.mlflow_run_id)
+                    summary.runs += 1
+                    summary.spans += item.spans
+        except Exception as exc:
+            summary.error = f"could not export to {summary.destination}: {exc}"
+            summary.failed = total - summary.runs - summary.skipped
+    return summary
+
+
+@contextlib.contextmanager
+def _tracking_uri(mlflow: Any, uri: str | None) -> Iterator[None]:
+    if uri is None or uri == mlflow.get_tracking_uri():
+        yield
+        return
+    previous = mlflow.get_tracking_uri() if mlflow.tracking.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """Sets an environment variable the user has not set, for the duration."""
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+
+
+def _experiment_id(client: Any, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found is not None else client.create_experiment(name)
+
+
+def _exported(client: Any, experiment_id: str) -> dict[str, _Prior]:
+    """Our runs already in the experiment, by workflow run id: one paged scan."""
+    found: dict[str, _Prior] = {}
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{RUN_ID_TAG}` IS NOT NULL",
+            max_results=1000,
+            page_token=token,
+        )
+        for run in page:
+            prior = _Prior(run.info.run_id, run.info.status != "RUNNING")
+            if not _done(found.get(run.data.tags[RUN_ID_TAG])):
+                found[run.data.tags[RUN_ID_TAG]] = prior
+        token = page.token
+        if not token:
+            return found
+
+
+def _done(prior: _Prior | None) -> bool:
+    return prior is not None and prior.complete
+
+
+def _discard(client: Any, experiment_id: str, prior: _Prior) -> None:
+    """Removes what an interrupted export left: the unfinished MLflow run and its traces."""
+    traces = client.search_traces(
+        locations=[experiment_id], run_id=prior.mlflow_run_id, include_spans=False
+    )
+    if traces:
+        client.delete_traces(experiment_id, trace_ids=[t.info.trace_id for t in traces])
+    client.delete_run(prior.mlflow_run_id)
+
+
+def _start(client: Any, experiment_id: str, rec: RecordedRun) -> _Pending:
+    """Creates the MLflow run with its params and metrics, and its trace; the run stays
+    RUNNING until `_finish`, after the trace is known to be stored."""
+    from mlflow.entities import Metric, Param
+
+    run, spans = rec.run, run_spans(rec.run, rec.nodes, rec.parents)
+    mlflow_run = client.create_run(
+        experiment_id,
+        start_time=spans[0].start_ns // 1_000_000,
+        run_name=f"{run['workflow']} {run['run_id'][:8]}",
+        tags=_tags(run),
+    )
+    run_id = mlflow_run.info.run_id
+    at = spans[0].end_ns // 1_000_000
+    params = [Param(k, v) for k, v in _params(rec).items()]
+    metrics = [Metric(k, v, at, 0) for k, v in _metrics(rec).items()]
+    while params or metrics:
+        client.log_batch(run_id, metrics=metrics[:MAX_METRICS], params=params[:MAX_PARAMS])
+        params, metrics = params[MAX_PARAMS:], metrics[MAX_METRICS:]
+    trace_id = _trace(client, experiment_id, run_id, spans)
+    return _Pending(rec, run_id, trace_id, len(spans))
+
+
+def _finish(client: Any, rec: RecordedRun, mlflow_run_id: str) -> None:
+    end = epoch_ns(rec.run.get("finished_at") or rec.run["started_at"]) // 1_000_000
+    status = RUN_STATUS.get(rec.run.get("status"), "FAILED")
+    client.set_terminated(mlflow_run_id, status=status, end_time=end)
+
+
+def _tags(run: dict[str, Any]) -> dict[str, str]:
+    tags = {
+        RUN_ID_TAG: run["run_id"],
+        PREFIX + "status": str(run.get("status")),
+        PREFIX + "simulated": str(bool(run.get("simulated"))).lower(),
+    }
+    for key in ("experiment", "variant"):
+        if run.get(key):
+            tags[PREFIX + key] = str(run[key])
+    return tags
+
+
+def _params(rec: RecordedRun) -> dict[str, str]:
+    params = {"workflow": str(rec.run["workflow"]), "workflow_hash": str(rec.run["workflow_hash"])}
+    for row in rec.nodes:
+        if row.get("node_type") != "code":
+            params[f"model.{row['node']}"] = f"{row.get('provider')}/{row.get('model')}"
+    for key, value in run_tags(rec.run).items():
+        params[f"tag.{key}"] = value
+    return params
+
+
+def _metrics(rec: RecordedRun) -> dict[str, float]:
+    run = rec.run
+    figures = {
+        key: run.get(key)
+        for key in (
+            "duration_ms",
+            "cost_usd",
+            "input_tokens",
+            "output_tokens",
+            "cache_hits",
+            "unpriced_calls",
+            "saved_cost_usd",
+        )
+    }
+    for row in rec.nodes:
+        figures[f"node.{row['node']}.duration_ms"] = row.get("duration_ms")
+        figures[f"node.{row['node']}.cost_usd"] = row.get("cost_usd")
+    # An unknown figure (a NULL cost: no price) is left out, never logged as 0.
+    return {key: float(value) for key, value in figures.items() if value is not None}
+
+
+def _trace(client: Any, experiment_id: str, mlflow_run_id: str, spans: list[SpanData]) -> str:
+    """Logs the trace with the recorded times; returns its id."""
+    from mlflow.entities import Link, SpanStatus, SpanStatusCode
+
+    def status(span: SpanData) -> Any:
+        if span.error is None:
+            return SpanStatus(SpanStatusCode.OK)
+        return SpanStatus(SpanStatusCode.ERROR, span.error)
+
+    root, nodes = spans[0], spans[1:]
+    started = client.start_trace(
+        root.name,
+        span_type=SPAN_TYPES[None],
+        attributes=root.attributes,
+        tags={RUN_ID_TAG: root.attributes[RUN_ID_TAG]},
+        experiment_id=experiment_id,
+        start_time_ns=root.start_ns,
+        run_id=mlflow_run_id,
+    )
+    trace_id = started.trace_id
+    ours = {root.span_id: started.span_id}  # our span id -> MLflow's
+    for span in sorted(nodes, key=lambda s: s.start_ns):  # parents start before children
+        child = client.start_span(
+            span.name,
+            trace_id=trace_id,
+            parent_id=started.span_id,
+            span_type=SPAN_TYPES[span.node_type],
+            attributes=span.attributes,
+            start_time_ns=span.start_ns,
+            links=[Link(trace_id, ours[link]) for link in span.links if link in ours],
+        )
+        ours[span.span_id] = child.span_id
+        client.end_span(trace_id, child.span_id, status=status(span), end_time_ns=span.end_ns)
+    client.end_trace(trace_id, status=status(root), end_time_ns=root.end_ns)
+    return trace_id
