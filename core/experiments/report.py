@@ -31,12 +31,13 @@ from core.telemetry import get_store
 
 ALPHA = 0.05
 # Monte-Carlo effort. A bootstrap bound's Monte-Carlo error, in the data's own units, shrinks
-# as 1/sqrt(items * resamples): holding their product keeps it near 0.002 standard deviations
-# at any size, so a large experiment needs fewer resamples (and its report stays fast). A
-# sign-flip p-value's error does not shrink with items, so flips go down less and not far.
-RESAMPLE_CELLS = 2_000_000
+# as 1/sqrt(items * resamples): holding their product at a million keeps it near 0.003
+# standard deviations (a thousandth of a 0..1 score) at any size, so a large experiment needs
+# fewer resamples and its report stays fast. A sign-flip p-value's error does not shrink with
+# items, so flips go down less, and never below what tells 0.05 apart within 0.005.
+RESAMPLE_CELLS = 1_000_000
 MIN_RESAMPLES = 500
-FLIP_CELLS = 20_000_000
+FLIP_CELLS = 10_000_000
 MIN_FLIPS = 2_000
 ITEMS_SHOWN = 20  # items in the per-item view unless asked for more
 
