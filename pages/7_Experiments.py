@@ -24,7 +24,7 @@ from core.engine import arun_workflow
 from core.experiments.errors import ExperimentError
 from core.experiments.estimate import estimate_experiment
 from core.experiments.loader import load_experiment
-from core.experiments.records import ExperimentSummary, list_experiments
+from core.experiments.records import ExperimentSummary, list_experiments, stored_source
 from core.experiments.report import ExperimentReport, experiment_report
 from core.experiments.report_render import primary_output, to_csv
 from core.formatting import money
@@ -285,8 +285,10 @@ def exports(report: ExperimentReport) -> None:
 
 
 def resume(file: str, experiment_id: str) -> None:
+    """From the text it ran with (edits made here included), its paths from its file's
+    folder."""
     try:
-        experiment = load_experiment(file)
+        experiment = load_experiment(file, text=stored_source(home(), experiment_id))
     except ExperimentError as exc:
         st.session_state["experiment_resume_error"] = str(exc)
         return

@@ -1,9 +1,11 @@
 """The Experiments page through Streamlit's AppTest: the demo's finished experiment read back
-(verdicts, table, charts, items, exports), an edited file checked as typed, and a run
-launched from the page, followed to the end in the background and then shown."""
+(verdicts, table, charts, items, exports), an edited file checked as typed, a run launched
+from the page, followed to the end in the background and then shown, and a cancelled
+experiment resumed from the page."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from pathlib import Path
@@ -16,8 +18,10 @@ from streamlit.testing.v1 import app_test as app_test_module
 
 from core.app import experiment_runs
 from core.demo.experiment import seed_demo_experiment
+from core.experiments.loader import load_experiment
 from core.experiments.report import experiment_report
 from core.experiments.report_render import to_csv
+from core.experiments.runner import Progress, run_experiment
 from core.settings import DB_FILE, EXPERIMENTS_DIR
 
 PAGE = str(ROOT / "pages" / "7_Experiments.py")
@@ -127,3 +131,35 @@ def test_an_experiment_run_from_the_page_is_followed_and_shown(demo: Path) -> No
     chosen = next(s for s in app.selectbox if s.label == "Experiment")
     assert chosen.value == job.experiment_id
     assert "big: the baseline" in markdown(app)
+
+
+def test_a_cancelled_experiment_is_resumed_from_the_page(home: Path) -> None:
+    path = quiz_experiment(home / EXPERIMENTS_DIR, latency_ms=200)
+    experiment = load_experiment(path)
+
+    async def start_then_cancel() -> None:
+        started = asyncio.Event()
+
+        def on_progress(progress: Progress) -> None:
+            if progress.done >= 2:
+                started.set()
+
+        task = asyncio.create_task(
+            run_experiment(experiment, simulate=True, home=home, on_progress=on_progress)
+        )
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(start_then_cancel())
+    app = open_page()
+    assert "**cancelled**" in "\n".join(c.value for c in app.caption)
+    next(b for b in app.button if b.label == "Resume").click().run()
+    deadline = time.monotonic() + 120
+    while not all(job.done for job in experiment_runs.recent()):
+        assert time.monotonic() < deadline, "the resumed experiment did not finish"
+        time.sleep(0.2)
+    app.run()
+    assert not app.exception
+    assert "**finished** · 24 of 24 cells" in "\n".join(c.value for c in app.caption)

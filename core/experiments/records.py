@@ -251,6 +251,14 @@ def _record(row: tuple[Any, ...]) -> ExperimentRecord:
     return ExperimentRecord(**values)
 
 
+def stored_source(home: Path, experiment_id: str) -> str:
+    """The experiment file's text as it was run: what resuming it from the app starts from,
+    edits made in the page included."""
+    return get_store(home).query(
+        "SELECT source FROM experiments WHERE experiment_id = ?", [experiment_id]
+    )[0][0]
+
+
 def cell_states(home: Path, experiment_id: str) -> dict[tuple[int, str, int], str]:
     """Each recorded cell's status, from its latest row."""
     rows = get_store(home).query(
