@@ -31,6 +31,7 @@ from core.workflow.models import (
     SandboxSettings,
     SimulateSettings,
     Targets,
+    TelemetrySettings,
     WorkflowSettings,
     WorkflowSpec,
 )
@@ -53,6 +54,7 @@ def _model_at(path: Path, data: Any) -> type[BaseModel] | None:
     last = path[-1]
     named = {
         "targets": Targets,
+        "telemetry": TelemetrySettings,
         "llm": LLMSettings,
         "simulate": SimulateSettings,
         "cache": CacheSettings,

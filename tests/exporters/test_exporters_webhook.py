@@ -151,7 +151,7 @@ def test_redaction_keeps_the_secret_part_of_a_url_out() -> None:
 
 
 def test_a_failed_check_metric_converts_field_for_field(history: History, home: Path) -> None:
-    from core.reports.check import FAIL, check
+    from core.analytics.check import FAIL, check
 
     report = check(home, workflow="export_fanout", max_run_cost=1e-9, max_run_latency_ms=1e6)
     metric = next(m for m in report.metrics if m.name == "run_cost_p95")
