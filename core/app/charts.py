@@ -18,7 +18,9 @@ from core.analytics.compare import Comparison, MetricDelta
 from core.analytics.cost import Breakdown, CostReport, CostSection, Delta
 from core.analytics.profile import NodeProfile, Profile
 from core.analytics.spend import SpendSeries
+from core.analytics.targets import TargetStatus
 from core.analytics.window import Window
+from core.exporters.webhook import figure
 from core.formatting import count, money
 
 SHARE = "Share"  # the share-of-spend column: a bar in the app, a percentage in the export
@@ -579,3 +581,20 @@ def _delta_panel(metric: MetricDelta) -> alt.LayerChart:
         x="delta:Q", text="label:N", color=colour
     )
     return alt.layer(interval, zero.encode(x="zero:Q"), dot, label).properties(height=70)
+
+
+def targets_table(status: TargetStatus, violations_only: bool = True) -> pd.DataFrame:
+    """The workflows' own targets as judged over the window: violations first."""
+    judged = status.violations if violations_only else status.judged
+    rows = [
+        {
+            "Workflow": metric.workflow or "",
+            "Target": metric.name.replace("_", " "),
+            "Status": "❌ violated" if metric.status == "FAIL" else "✅ met",
+            "Value": figure(metric.value, metric.unit),
+            "Limit": f"{metric.operator} {figure(metric.threshold, metric.unit)}",
+            "Detail": metric.detail,
+        }
+        for metric in sorted(judged, key=lambda m: (m.status != "FAIL", m.workflow or ""))
+    ]
+    return pd.DataFrame(rows, columns=["Workflow", "Target", "Status", "Value", "Limit", "Detail"])
