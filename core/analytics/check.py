@@ -42,7 +42,7 @@ class Metric:
     status: str  # PASS | FAIL | SKIP
     value: float | None
     threshold: float | None
-    operator: str  # how value must compare with threshold to pass: '>', '<' or '<='
+    operator: str  # how value must compare with threshold to pass: '>', '>=', '<' or '<='
     unit: str  # ratio | usd | ms
     workflow: str | None = None  # for per-workflow metrics
     node: str | None = None  # the node with the largest share, for node-share metrics
@@ -237,7 +237,12 @@ def _limits(definition: Workflow | None, overrides: Targets) -> dict[str, Limit]
 def _judge(value: float | None, threshold: float | None, operator: str) -> str:
     if value is None or threshold is None:
         return SKIP
-    passed = {"<": value < threshold, "<=": value <= threshold, ">": value > threshold}
+    passed = {
+        "<": value < threshold,
+        "<=": value <= threshold,
+        ">": value > threshold,
+        ">=": value >= threshold,
+    }
     return PASS if passed[operator] else FAIL
 
 
@@ -322,17 +327,18 @@ def _rate(
     suffix: str,
 ) -> Metric:
     threshold, source = limits[rule.target] if rule.target else (None, "")
+    operator = ">="  # a `min_` limit the user set is met by reaching it
     if threshold is None:
-        threshold, source = rule.threshold, ""
+        threshold, source, operator = rule.threshold, "", rule.operator
     value = part / whole if whole else None
     detail = f"{count(part)} of {count(whole)} {rule.what}" if whole else rule.empty
     return Metric(
         name=rule.name.replace(" ", "_"),
         label=rule.name + suffix,
-        status=_judge(value, threshold, rule.operator),
+        status=_judge(value, threshold, operator),
         value=value,
         threshold=threshold,
-        operator=rule.operator,
+        operator=operator,
         unit="ratio",
         workflow=workflow if source else None,
         detail=detail + (f"; limit from {source}" if source else ""),

@@ -45,7 +45,7 @@ class Violation:
     threshold: float | None
     unit: str  # ratio | usd | ms, or any other unit name
     detail: str = ""
-    operator: str = ""  # how value must compare with threshold to pass: '<', '<=', '>'
+    operator: str = ""  # how value must compare with threshold to pass: '<', '<=', '>', '>='
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,7 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             state.bodies.append(body)
+            state.paths.append(self.path)
             state.headers.append({k.lower(): v for k, v in self.headers.items()})
             if state.hold is not None:
                 state.hold.wait(30)
