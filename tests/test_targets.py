@@ -178,7 +178,6 @@ def test_home_shows_the_violations(targeted: Path) -> None:
         {
             "Workflow": "alpha",
             "Target": "cache hit rate",
-            "Status": "❌ violated",
             "Value": "30.0%",
             "Limit": ">= 50.0%",
             "Detail": "3 of 10 cache-enabled executions were hits; limit from "
@@ -187,7 +186,6 @@ def test_home_shows_the_violations(targeted: Path) -> None:
         {
             "Workflow": "alpha",
             "Target": "node time share",
-            "Status": "❌ violated",
             "Value": "40.0%",
             "Limit": "<= 35.0%",
             "Detail": "largest: a; limit from targets.max_node_time_share",

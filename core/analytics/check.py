@@ -47,9 +47,7 @@ class Metric:
     workflow: str | None = None  # for per-workflow metrics
     node: str | None = None  # the node with the largest share, for node-share metrics
     detail: str = ""
-    source: str = (
-        ""  # where the threshold came from: '--flag', 'targets.x', 'max_cost'; '' built in
-    )
+    source: str = ""  # the limit's origin: '--flag', 'targets.NAME', 'max_cost'; '' built in
 
 
 @dataclass

@@ -583,18 +583,16 @@ def _delta_panel(metric: MetricDelta) -> alt.LayerChart:
     return alt.layer(interval, zero.encode(x="zero:Q"), dot, label).properties(height=70)
 
 
-def targets_table(status: TargetStatus, violations_only: bool = True) -> pd.DataFrame:
-    """The workflows' own targets as judged over the window: violations first."""
-    judged = status.violations if violations_only else status.judged
+def violations_table(status: TargetStatus) -> pd.DataFrame:
+    """The targets workflows declared that the window's runs missed, by workflow."""
     rows = [
         {
             "Workflow": metric.workflow or "",
             "Target": metric.name.replace("_", " "),
-            "Status": "❌ violated" if metric.status == "FAIL" else "✅ met",
             "Value": figure(metric.value, metric.unit),
             "Limit": f"{metric.operator} {figure(metric.threshold, metric.unit)}",
             "Detail": metric.detail,
         }
-        for metric in sorted(judged, key=lambda m: (m.status != "FAIL", m.workflow or ""))
+        for metric in sorted(status.violations, key=lambda m: (m.workflow or "", m.name))
     ]
-    return pd.DataFrame(rows, columns=["Workflow", "Target", "Status", "Value", "Limit", "Detail"])
+    return pd.DataFrame(rows, columns=["Workflow", "Target", "Value", "Limit", "Detail"])

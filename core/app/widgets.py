@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analytics.targets import TargetStatus
-from core.app.charts import SHARE, Headline, targets_table
+from core.app.charts import SHARE, Headline, violations_table
 
 
 def columns(frame: pd.DataFrame) -> dict[str, object]:
@@ -68,4 +68,4 @@ def show_targets(status: TargetStatus, scope: str) -> None:
         f"({', '.join(sorted({m.workflow for m in found if m.workflow}))}).",
         icon="🚨",
     )
-    st.dataframe(targets_table(status), hide_index=True, width="stretch")
+    st.dataframe(violations_table(status), hide_index=True, width="stretch")

@@ -29,6 +29,7 @@ from core.exporters.mlflow_runs import (
     log_run,
     mlflow_client,
     mlflow_environment,
+    one_line,
 )
 from core.exporters.spans import RunContent
 
@@ -125,7 +126,7 @@ class LiveMlflowExporter:
                     "Shown once.",
                     record.run_id,
                     self.tracking_uri,
-                    _reason(exc),
+                    one_line(exc),
                 )
             finally:
                 self._done()
@@ -147,12 +148,6 @@ class LiveMlflowExporter:
 
     def _warn(self, message: str, *args: Any) -> None:
         warn_once(f"mlflow {self.tracking_uri}", message, *args)
-
-
-def _reason(exc: Exception) -> str:
-    """An MLflow error in one line: its REST errors carry the whole response otherwise."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def live_mlflow_from_env(workflow_asks: bool) -> LiveMlflowExporter | None:

@@ -101,23 +101,28 @@ def export_mlflow(
                 if on_progress is not None and not pending:
                     on_progress(summary.runs + summary.skipped, total)
         except Exception as exc:
-            summary.error = f"could not export to {summary.destination}: {exc}"
+            summary.error = f"could not export to {summary.destination}: {one_line(exc)}"
             summary.failed = total - summary.runs - summary.skipped
     return summary
 
 
 def log_run(
     client: Any, experiment_id: str, record: RecordedRun, content: RunContent | None = None
-) -> int:
+) -> None:
     """Logs one workflow run (as the engine hands it over live) as an MLflow run with its
-    trace, inside `mlflow_environment()`; returns its span count. Raises what MLflow raises."""
+    trace, inside `mlflow_environment()`. Raises what MLflow raises."""
     import mlflow
 
     pending = _start(client, experiment_id, record, content)
     mlflow.flush_trace_async_logging()
     client.get_trace(pending.trace_id)  # raises if the trace was not stored
     _finish(client, record, pending.mlflow_run_id)
-    return pending.spans
+
+
+def one_line(exc: Exception) -> str:
+    """An MLflow error in one line: its REST errors carry the whole response otherwise."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def mlflow_client(tracking_uri: str) -> Any:
