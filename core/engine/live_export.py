@@ -1,9 +1,10 @@
 """The end-of-run hook: a finished run handed to the live exporters (OTLP traces, MLflow)
 that the environment and the workflow's `telemetry:` settings ask for.
 
-It runs on the engine's loop as the run ends, so it only builds rows and queues them; the
-exporters send on threads of their own. Observability must never fail a run: any error
-here is one warning and the run goes on.
+It runs on the engine's loop as the run ends, so it only looks the exporters up (a few
+environment lookups) and hands the rest over to the export thread (`exporters.handoff`):
+building rows, content and spans happens there, sending on the exporters' own threads.
+Observability must never fail a run: any error is one warning and the run goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from core.engine.llm_node import build_request
-from core.exporters.sinks import live_exporters
+from core.exporters.handoff import hand_off
+from core.exporters.sinks import RunExporter, live_exporters
 from core.exporters.spans import RunContent
 from core.telemetry.rows import node_row
 from core.workflow.models import LLMNode
@@ -27,14 +29,21 @@ _warned = False
 
 
 def export_finished_run(run: _Run, row: Mapping[str, Any]) -> None:
-    """Queues the run (its `runs` row, rebuilt node rows and, with `export_content`, its
-    prompts and responses) on every live exporter configured. Never raises."""
-    global _warned
-    settings = run.workflow.spec.workflow.telemetry
+    """Hands the finished run to every live exporter configured, off this thread. The run's
+    results, outputs and memory snapshots no longer change once it has ended. Never
+    raises."""
     try:
-        exporters = live_exporters(settings)
-        if not exporters:
-            return
+        exporters = live_exporters(run.workflow.spec.workflow.telemetry)
+        if exporters:
+            hand_off(lambda: _export(run, row, exporters))
+    except Exception:
+        _warn(run)
+
+
+def _export(run: _Run, row: Mapping[str, Any], exporters: list[RunExporter]) -> None:
+    """Queues the run (its `runs` row, rebuilt node rows and, with `export_content`, its
+    prompts and responses) on each exporter."""
+    try:
         nodes = [
             node_row(
                 result,
@@ -45,13 +54,19 @@ def export_finished_run(run: _Run, row: Mapping[str, Any]) -> None:
             )
             for name, result in run.results.items()
         ]
-        content = run_content(run) if settings.export_content else None
+        exported = run.workflow.spec.workflow.telemetry.export_content
+        content = run_content(run) if exported else None
         for exporter in exporters:
             exporter.export_run(row, nodes, run.workflow.graph.parents, content)
     except Exception:
-        if not _warned:
-            _warned = True
-            log.warning("live export of run %s failed; runs go on", run.run_id, exc_info=True)
+        _warn(run)
+
+
+def _warn(run: _Run) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning("live export of run %s failed; runs go on", run.run_id, exc_info=True)
 
 
 def run_content(run: _Run) -> RunContent:

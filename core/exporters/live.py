@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from core.exporters import handoff
 from core.exporters.otlp import (
     ReportingExporter,
     SpanFactory,
@@ -139,16 +140,21 @@ class LiveTraceExporter:
             )
 
     def flush(self, timeout: float = EXIT_TIMEOUT) -> bool:
-        """Sends what is queued; False if that took longer than `timeout` seconds (the
-        sending goes on in the background)."""
-        return self._bounded(self._processor.force_flush, timeout)
+        """Sends what is queued, runs the engine handed over included; False if that took
+        longer than `timeout` seconds (the sending goes on in the background)."""
+        deadline = time.monotonic() + timeout
+        drained = handoff.drain(timeout)
+        left = max(deadline - time.monotonic(), 0.0)
+        return self._bounded(self._processor.force_flush, left) and drained
 
     def shutdown(self, timeout: float = EXIT_TIMEOUT) -> None:
         """Sends what is queued, waiting at most `timeout` seconds, and stops the sender."""
         if self._closed:
             return
         self._closed = True
-        self._bounded(self._processor.shutdown, timeout)
+        deadline = time.monotonic() + timeout
+        handoff.drain(timeout)
+        self._bounded(self._processor.shutdown, max(deadline - time.monotonic(), 0.0))
 
     @staticmethod
     def _bounded(action: Any, timeout: float) -> bool:

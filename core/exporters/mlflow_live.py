@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from core.exporters import handoff
 from core.exporters.history import RecordedRun
 from core.exporters.live import EXIT_TIMEOUT, at_exit, warn_once
 from core.exporters.mlflow_runs import (
@@ -87,8 +88,11 @@ class LiveMlflowExporter:
             )
 
     def flush(self, timeout: float = EXIT_TIMEOUT) -> bool:
-        """Waits until every queued run is logged (or failed); False after `timeout` s."""
+        """Waits until every queued run (and every run the engine handed over) is logged or
+        failed; False after `timeout` seconds."""
         deadline = time.monotonic() + timeout
+        if not handoff.drain(timeout):
+            return False
         with self._idle:
             while self._pending:
                 left = deadline - time.monotonic()
