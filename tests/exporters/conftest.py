@@ -50,8 +50,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         stdout=log,
         stderr=subprocess.STDOUT,
         # MLflow prices spans with LiteLLM, which would try to download its price map on
-        # the first trace (10 s of retries without a network): use the bundled one.
-        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        # the first trace (10 s of retries without a network): use the bundled one. Its
+        # job runner (a dozen processes for scorers) is not needed and would load the
+        # machine for the rest of the session.
+        env={
+            **os.environ,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        },
         start_new_session=True,  # its own process group: the workers go with it
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
