@@ -1,7 +1,8 @@
 """The app's entry point: the pages in the sidebar, Home first.
 
-Home says what the app is, shows this week's spend (real and simulated apart) and the
-latest runs, and links to every page.
+Home says what the app is, shows this week's spend (real and simulated apart), the targets
+workflows declare that the week's runs violate, and the latest runs, and links to every
+page.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import streamlit as st
 
 from core.analytics.overview import WeekSpend, week_spend
 from core.analytics.runs import RunSummary, recent_runs
+from core.analytics.targets import TargetStatus, target_status
 from core.app.page import data_version, home, setup
+from core.app.widgets import show_targets
 from core.formatting import money
 
 
 @st.cache_data(show_spinner=False)
-def _figures(version: str) -> tuple[WeekSpend, list[RunSummary]]:
-    return week_spend(home()), recent_runs(home(), limit=12, finished=False)
+def _figures(version: str) -> tuple[WeekSpend, TargetStatus, list[RunSummary]]:
+    runs = recent_runs(home(), limit=12, finished=False)
+    return week_spend(home()), target_status(home()), runs
 
 
 def _spend(spend: WeekSpend) -> None:
@@ -68,7 +72,7 @@ def _recent(runs: list[RunSummary]) -> None:
 
 def home_page() -> None:
     setup("Home", "🧭")
-    spend, runs = _figures(data_version())
+    spend, targets, runs = _figures(data_version())
     st.title("configurable-agents")
     st.markdown(
         "Design, run and analyse LLM workflows by **cost** and **speed**. A workflow is a YAML "
@@ -77,6 +81,8 @@ def home_page() -> None:
     )
     st.subheader("This week")
     _spend(spend)
+    st.subheader("Targets")
+    show_targets(targets, "any workflow")
     st.subheader("Go to")
     for column, page in zip(st.columns(len(PAGES) - 1), PAGES[1:], strict=True):
         column.page_link(page)

@@ -1,8 +1,11 @@
-"""Engine speed: per-node overhead, fan-out efficiency, many concurrent runs, memory.
+"""Engine speed: per-node overhead, fan-out efficiency, many concurrent runs, memory, and
+what live OpenTelemetry export adds.
 
 Prints figures, never asserts them. When LangGraph is installed (the `bench` extra), the same
 shapes run on it in the same process and the ratios are printed: LangGraph's nodes only
-sleep, while ours also render prompts, count tokens, price calls and spool telemetry.
+sleep, while ours also render prompts, count tokens, price calls and spool telemetry. With
+the `otel` extra, the chain and the many-runs shape also run with live OTLP export on (to a
+local receiver that accepts everything), alternating with export off in the same process.
 
     python bench/engine.py [--quick]
 """
@@ -12,9 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import operator
+import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -159,6 +165,83 @@ async def ours(quick: bool) -> dict[str, float]:
     return figures
 
 
+# A stand-in OTLP backend in a process of its own: it reads each request and answers 200,
+# so the exporter's real work (encoding, HTTP) happens while it competes with the engine.
+RECEIVER = """
+import http.server, sys
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+EXPORT_REPEATS = 5
+
+
+async def export_overhead(quick: bool) -> dict[str, float] | None:
+    """The chain's wall time per node and the many-runs shape, export off and on in
+    alternation (best of EXPORT_REPEATS each), and how many spans the receiver was sent."""
+    if importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is None:
+        return None
+    from core.exporters.live import live_exporter_from_env
+
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout is not None
+        endpoint = f"http://127.0.0.1:{receiver.stdout.readline().strip()}/v1/traces"
+        nodes = 300 if quick else 1000
+        wf = chain(nodes, 0)
+        small, runs, at_once = chain(3, 50), (100 if quick else 300), 100
+        gate = asyncio.Semaphore(at_once)
+
+        async def one() -> None:
+            async with gate:
+                await arun_workflow(small, home=HOME)
+
+        os.environ[ENDPOINT_VARIABLE] = endpoint
+        exporter = live_exporter_from_env()
+        assert exporter is not None
+        walls: dict[str, list[float]] = {
+            "chain off": [],
+            "chain on": [],
+            "runs off": [],
+            "runs on": [],
+            "chain after": [],
+            "runs after": [],
+        }
+        sent = True
+        for _ in range(EXPORT_REPEATS):
+            for mode in ("off", "on"):
+                if mode == "on":
+                    os.environ[ENDPOINT_VARIABLE] = endpoint
+                else:
+                    os.environ.pop(ENDPOINT_VARIABLE, None)
+                for shape, work in (
+                    ("chain", lambda: arun_workflow(wf, home=HOME)),
+                    ("runs", lambda: asyncio.gather(*(one() for _ in range(runs)))),
+                ):
+                    walls[f"{shape} {mode}"].append(await timed(work()))
+                    # What is still queued is sent before the next measurement starts, so
+                    # export off never pays for the sending that export on started; with
+                    # export on, that is the work left once the runs had returned.
+                    started = time.perf_counter()
+                    sent = exporter.flush(timeout=60) and sent
+                    if mode == "on":
+                        walls[f"{shape} after"].append(time.perf_counter() - started)
+                    get_store(HOME).flush()
+        os.environ.pop(ENDPOINT_VARIABLE, None)
+    finally:
+        receiver.terminate()
+        receiver.wait()
+    figures = {key: min(values) for key, values in walls.items()}
+    figures["chain_nodes"], figures["runs"], figures["flushed"] = nodes, runs, float(sent)
+    return figures
+
+
 async def langgraph(quick: bool) -> dict[str, float] | None:
     try:
         from langgraph.graph import END, START, StateGraph
@@ -220,6 +303,28 @@ async def langgraph(quick: bool) -> dict[str, float] | None:
     return figures
 
 
+def print_export(figures: dict[str, float] | None) -> None:
+    if figures is None:
+        print("Live export: the otel extra is not installed (pip install -e '.[otel]')")
+        return
+    n, runs = int(figures["chain_nodes"]), int(figures["runs"])
+    off, on = figures["chain off"] / n * 1e6, figures["chain on"] / n * 1e6
+    print(f"Live OTLP export on vs off (best of {EXPORT_REPEATS}, alternating, same process):")
+    print(
+        f"  {n}-node chain, wall per node: off {off:.1f} µs, on {on:.1f} µs "
+        f"(+{on - off:.1f} µs per node, ratio {on / off:.3f}); then building and sending "
+        f"its trace on the export threads: {figures['chain after'] / n * 1e6:.1f} µs per node"
+    )
+    print(
+        f"  {runs} runs of a 3-node chain of 50 ms nodes, 100 at a time: off "
+        f"{figures['runs off']:.2f} s, on {figures['runs on']:.2f} s "
+        f"(ratio {figures['runs on'] / figures['runs off']:.3f}); export work left when "
+        f"the last run returned: {figures['runs after'] * 1000:.0f} ms"
+    )
+    if not figures["flushed"]:
+        print("  (the exporter had not sent everything within 60 s of the end)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller shapes, for a smoke run")
@@ -227,6 +332,7 @@ def main() -> None:
 
     mine = asyncio.run(ours(quick))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    export = asyncio.run(export_overhead(quick))
     other = asyncio.run(langgraph(quick))
 
     n = int(mine["chain_nodes"])
@@ -252,6 +358,7 @@ def main() -> None:
         "(target ≤ 1.15)"
     )
     print(f"  peak memory: {peak_mb:.0f} MB (target < 500)")
+    print_export(export)
     if other is None:
         print("LangGraph not installed (pip install -e '.[bench]'): no comparison")
         return

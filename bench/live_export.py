@@ -1,7 +1,8 @@
 """Live OTLP export: what `LiveTraceExporter.export_run` costs the thread that calls it.
 
-The engine will call it once per finished run, so its cost per node is added to every run.
-This times building the spans and queueing them on the SDK's BatchSpanProcessor for
+The engine's export thread calls it once per finished run (core.exporters.handoff), so this
+is the CPU live export takes per node, off the run's own thread. It times building the
+spans and queueing them on the SDK's BatchSpanProcessor for
 10,000 node rows (1,000 runs of 10 nodes), with the processor's worker kept idle so only
 the caller's work is measured; the sending happens later on the SDK's own thread. Prints
 figures, never asserts them. Needs the `otel` extra.

@@ -1,7 +1,8 @@
 """Profile: where a workflow's time and money go, node by node, and what to change.
 
 Per-node latency as box plots, p50/p95 and status badges, the critical path with each node's
-slack, and the recommendations `core.analytics.profile` computes from the recorded calls.
+slack, the recommendations `core.analytics.profile` computes from the recorded calls, and
+how the workflow's last 7 days stand against its own `targets:`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import streamlit as st
 from core.analytics.profile import Profile, ProfileError, profile
 from core.analytics.runs import RunSummary, recent_runs
 from core.analytics.spend import Choices, choices, node_latency
+from core.analytics.targets import TargetStatus, target_status
 from core.app import charts, widgets
 from core.app.page import data_version, home, setup
 from core.formatting import money
@@ -40,6 +42,11 @@ def _profile(
     (st.cache_data does not cache exceptions, so that case is asked again, cheaply)."""
     found = profile(folder, workflow=workflow, run=run, last=last, simulated=simulated)
     return found, node_latency(folder, found.workflow, found.runs)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _targets(folder: str, version: str, workflow: str, simulated: bool | None) -> TargetStatus:
+    return target_status(folder, workflow=workflow, simulated=simulated)
 
 
 def pick_runs(known: Choices) -> tuple[str, str | None, int, bool | None]:
@@ -110,6 +117,9 @@ st.caption(
     f"figures are means per run"
 )
 widgets.show_metrics(charts.profile_metrics(result))
+widgets.show_targets(
+    _targets(str(home()), data_version(), result.workflow, simulated), result.workflow
+)
 
 st.subheader("Nodes")
 bottlenecks = [n.name for n in result.nodes if n.status == "BOTTLENECK"]

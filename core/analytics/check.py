@@ -42,11 +42,12 @@ class Metric:
     status: str  # PASS | FAIL | SKIP
     value: float | None
     threshold: float | None
-    operator: str  # how value must compare with threshold to pass: '>', '<' or '<='
+    operator: str  # how value must compare with threshold to pass: '>', '>=', '<' or '<='
     unit: str  # ratio | usd | ms
     workflow: str | None = None  # for per-workflow metrics
     node: str | None = None  # the node with the largest share, for node-share metrics
     detail: str = ""
+    source: str = ""  # the limit's origin: '--flag', 'targets.NAME', 'max_cost'; '' built in
 
 
 @dataclass
@@ -97,11 +98,24 @@ def check(
     days: int = 7,
     max_run_cost: float | None = None,
     max_run_latency_ms: float | None = None,
+    min_success_rate: float | None = None,
+    min_cache_hit_rate: float | None = None,
+    max_node_time_share: float | None = None,
+    max_node_cost_share: float | None = None,
     simulated: bool | None = None,
     start: datetime | date | None = None,
     end: datetime | date | None = None,
 ) -> CheckReport:
-    """`simulated`: None judges every run, True or False only simulated or only real ones."""
+    """`simulated`: None judges every run, True or False only simulated or only real ones.
+    The limits given here win over each workflow's `targets:` (see `_limits`)."""
+    overrides = Targets.model_construct(
+        max_run_cost=max_run_cost,
+        max_run_latency_ms=max_run_latency_ms,
+        min_success_rate=min_success_rate,
+        min_cache_hit_rate=min_cache_hit_rate,
+        max_node_time_share=max_node_time_share,
+        max_node_cost_share=max_node_cost_share,
+    )
     folder = data_home(home)
     span = window(days, start, end)
     runs = _run_figures(folder, span, workflow, simulated)
@@ -116,14 +130,21 @@ def check(
         node_executions=sum(n.executions for n in nodes.values()),
         simulated_runs=simulated_choice(simulated),
     )
-    report.metrics += _rates(report, runs, nodes)
     several = len(runs) > 1
-    needs_targets = max_run_cost is None or max_run_latency_ms is None
+    needs_targets = any(getattr(overrides, name) is None for name in Targets.model_fields)
     definitions = latest_workflows(folder, sorted(runs)) if needs_targets else {}
+    limits = {name: _limits(definitions.get(name), overrides) for name in runs}
+    # Over one workflow, the overall rates are that workflow's, and so are its rate targets.
+    only = next(iter(runs)) if len(runs) == 1 else None
+    report.metrics += _rates(
+        report, runs, nodes, limits[only] if only else _limits(None, overrides), only
+    )
     for name in sorted(runs):
-        report.metrics += _node_shares(name, nodes.get(name, _NodeFigures()), several)
-        limits = _limits(definitions.get(name), max_run_cost, max_run_latency_ms)
-        report.metrics += _percentiles(name, runs[name], limits, several)
+        figures = nodes.get(name, _NodeFigures())
+        if several:
+            report.metrics += _workflow_rates(name, runs[name], figures, limits[name])
+        report.metrics += _node_shares(name, figures, several, limits[name])
+        report.metrics += _percentiles(name, runs[name], limits[name], several)
     report.result = FAIL if report.failed else PASS
     return report
 
@@ -186,27 +207,26 @@ def _node_figures(
     return found
 
 
-Limit = tuple[float | None, str]  # the limit, and where it came from
+Limit = tuple[float | None, str]  # the limit, and where it came from ('' when none)
 
 
-def _limits(
-    definition: Workflow | None, max_run_cost: float | None, max_run_latency_ms: float | None
-) -> tuple[Limit, Limit]:
-    """Cost and latency limits: the command line wins over the workflow's own targets."""
-    cost: Limit = (max_run_cost, "--max-run-cost")
-    latency: Limit = (max_run_latency_ms, "--max-run-latency-ms")
-    if definition is None:
-        return cost, latency
-    settings = definition.spec.workflow
-    targets = settings.targets or Targets()
-    if max_run_cost is None:
-        if targets.max_run_cost is not None:
-            cost = (targets.max_run_cost, "targets.max_run_cost")
+def _limits(definition: Workflow | None, overrides: Targets) -> dict[str, Limit]:
+    """Each `Targets` field's limit for one workflow: the command line's flag, else the
+    workflow's `targets:`, else (run cost only) its `max_cost` budget, else none."""
+    settings = definition.spec.workflow if definition is not None else None
+    targets = settings.targets if settings is not None and settings.targets else Targets()
+    limits: dict[str, Limit] = {}
+    for name in Targets.model_fields:
+        flag, target = getattr(overrides, name), getattr(targets, name)
+        if flag is not None:
+            limits[name] = (flag, "--" + name.replace("_", "-"))
+        elif target is not None:
+            limits[name] = (target, f"targets.{name}")
+        elif name == "max_run_cost" and settings is not None and settings.max_cost:
+            limits[name] = (settings.max_cost, "max_cost")
         else:
-            cost = (settings.max_cost, "max_cost")
-    if max_run_latency_ms is None:
-        latency = (targets.max_run_latency_ms, "targets.max_run_latency_ms")
-    return cost, latency
+            limits[name] = (None, "")
+    return limits
 
 
 # ----------------------------------------------------------------------------- judging
@@ -215,7 +235,12 @@ def _limits(
 def _judge(value: float | None, threshold: float | None, operator: str) -> str:
     if value is None or threshold is None:
         return SKIP
-    passed = {"<": value < threshold, "<=": value <= threshold, ">": value > threshold}
+    passed = {
+        "<": value < threshold,
+        "<=": value <= threshold,
+        ">": value > threshold,
+        ">=": value >= threshold,
+    }
     return PASS if passed[operator] else FAIL
 
 
@@ -226,10 +251,18 @@ class _RateRule:
     operator: str
     what: str  # "<part> of <whole> <what>"
     empty: str  # why there is nothing to judge
+    target: str | None = None  # the `Targets` field that may set the threshold
 
 
 _RATE_RULES = (
-    _RateRule("success rate", MIN_SUCCESS_RATE, ">", "runs succeeded", "no finished runs"),
+    _RateRule(
+        "success rate",
+        MIN_SUCCESS_RATE,
+        ">",
+        "runs succeeded",
+        "no finished runs",
+        "min_success_rate",
+    ),
     _RateRule(
         "error rate", MAX_ERROR_RATE, "<", "node executions failed or timed out", "no nodes ran"
     ),
@@ -240,13 +273,20 @@ _RATE_RULES = (
         ">",
         "cache-enabled executions were hits",
         "no node ran with its cache enabled",
+        "min_cache_hit_rate",
     ),
 )
 
 
 def _rates(
-    report: CheckReport, runs: dict[str, _RunFigures], nodes: dict[str, _NodeFigures]
+    report: CheckReport,
+    runs: dict[str, _RunFigures],
+    nodes: dict[str, _NodeFigures],
+    limits: dict[str, Limit],
+    workflow: str | None,
 ) -> list[Metric]:
+    """The rates over every run of the window; `workflow` names the only workflow there is,
+    whose rate targets then apply."""
     figures = nodes.values()
     counts = (
         (sum(r.succeeded for r in runs.values()), report.runs),
@@ -254,46 +294,93 @@ def _rates(
         (sum(n.timeouts for n in figures), report.node_executions),
         (sum(n.cache_hits for n in figures), sum(n.cache_enabled for n in figures)),
     )
-    metrics = []
-    for rule, (part, whole) in zip(_RATE_RULES, counts, strict=True):
-        value = part / whole if whole else None
-        metrics.append(
-            Metric(
-                name=rule.name.replace(" ", "_"),
-                label=rule.name,
-                status=_judge(value, rule.threshold, rule.operator),
-                value=value,
-                threshold=rule.threshold,
-                operator=rule.operator,
-                unit="ratio",
-                detail=f"{count(part)} of {count(whole)} {rule.what}" if whole else rule.empty,
-            )
-        )
-    return metrics
-
-
-def _node_shares(workflow: str, figures: _NodeFigures, several: bool) -> list[Metric]:
-    suffix = f" [{workflow}]" if several else ""
     return [
-        _share("node_time_share", workflow, figures.time_ms, MAX_NODE_TIME_SHARE, suffix),
-        _share("node_cost_share", workflow, figures.cost_usd, MAX_NODE_COST_SHARE, suffix),
+        _rate(rule, part, whole, limits, workflow, "")
+        for rule, (part, whole) in zip(_RATE_RULES, counts, strict=True)
+    ]
+
+
+def _workflow_rates(
+    workflow: str, runs: _RunFigures, nodes: _NodeFigures, limits: dict[str, Limit]
+) -> list[Metric]:
+    """With several workflows in the window, a workflow's own success and cache hit rates,
+    for each of them that its `targets:` (or a flag) sets a limit on."""
+    counts = {
+        "min_success_rate": (runs.succeeded, runs.runs),
+        "min_cache_hit_rate": (nodes.cache_hits, nodes.cache_enabled),
+    }
+    return [
+        _rate(rule, *counts[rule.target], limits, workflow, f" [{workflow}]")
+        for rule in _RATE_RULES
+        if rule.target is not None and limits[rule.target][0] is not None
+    ]
+
+
+def _rate(
+    rule: _RateRule,
+    part: int,
+    whole: int,
+    limits: dict[str, Limit],
+    workflow: str | None,
+    suffix: str,
+) -> Metric:
+    threshold, source = limits[rule.target] if rule.target else (None, "")
+    operator = ">="  # a `min_` limit the user set is met by reaching it
+    if threshold is None:
+        threshold, source, operator = rule.threshold, "", rule.operator
+    value = part / whole if whole else None
+    detail = f"{count(part)} of {count(whole)} {rule.what}" if whole else rule.empty
+    return Metric(
+        name=rule.name.replace(" ", "_"),
+        label=rule.name + suffix,
+        status=_judge(value, threshold, operator),
+        value=value,
+        threshold=threshold,
+        operator=operator,
+        unit="ratio",
+        workflow=workflow if source else None,
+        detail=detail + (f"; limit from {source}" if source else ""),
+        source=source,
+    )
+
+
+def _node_shares(
+    workflow: str, figures: _NodeFigures, several: bool, limits: dict[str, Limit]
+) -> list[Metric]:
+    suffix = f" [{workflow}]" if several else ""
+    time_limit, cost_limit = limits["max_node_time_share"], limits["max_node_cost_share"]
+    return [
+        _share(
+            "node_time_share", workflow, figures.time_ms, MAX_NODE_TIME_SHARE, time_limit, suffix
+        ),
+        _share(
+            "node_cost_share", workflow, figures.cost_usd, MAX_NODE_COST_SHARE, cost_limit, suffix
+        ),
     ]
 
 
 def _share(
-    name: str, workflow: str, amounts: dict[str, float], threshold: float, suffix: str
+    name: str,
+    workflow: str,
+    amounts: dict[str, float],
+    default: float,
+    limit: Limit,
+    suffix: str,
 ) -> Metric:
-    """The largest node's share of the workflow's total, against the threshold or twice an
-    even share of the nodes that had any, whichever is larger."""
+    """The largest node's share of the workflow's total. A limit the user set (a target or
+    a flag) is judged as given; the built-in default gives way to twice an even share of
+    the nodes that had any, whichever is larger."""
+    chosen, source = limit
     metric = Metric(
         name=name,
         label=name.replace("_", " ") + suffix,
         status=SKIP,
         value=None,
-        threshold=threshold,
+        threshold=chosen if chosen is not None else default,
         operator="<=",
         unit="ratio",
         workflow=workflow,
+        source=source,
     )
     counted = {node: amount for node, amount in amounts.items() if amount > 0}
     whole = sum(counted.values())
@@ -302,25 +389,29 @@ def _share(
         return metric
     metric.node = max(sorted(counted), key=lambda n: counted[n])
     metric.value = counted[metric.node] / whole
+    if chosen is not None:
+        metric.status = _judge(metric.value, chosen, "<=")
+        metric.detail = f"largest: {metric.node}; limit from {source}"
+        return metric
     if EVEN_SHARE_FACTOR / len(counted) >= 1:
         metric.detail = f"largest: {metric.node}; too few nodes to judge (fewer than 3)"
         return metric
-    metric.threshold = max(threshold, EVEN_SHARE_FACTOR / len(counted))
+    metric.threshold = max(default, EVEN_SHARE_FACTOR / len(counted))
     metric.status = _judge(metric.value, metric.threshold, "<=")
     metric.detail = f"largest: {metric.node}"
-    if metric.threshold > threshold:
+    if metric.threshold > default:
         metric.detail += (
             f" (limit is twice an even share of {len(counted)} nodes, "
-            f"since {threshold:.0%} cannot be met by so few)"
+            f"since {default:.0%} cannot be met by so few)"
         )
     return metric
 
 
 def _percentiles(
-    workflow: str, figures: _RunFigures, limits: tuple[Limit, Limit], several: bool
+    workflow: str, figures: _RunFigures, limits: dict[str, Limit], several: bool
 ) -> list[Metric]:
     suffix = f" [{workflow}]" if several else ""
-    cost, latency = limits
+    cost, latency = limits["max_run_cost"], limits["max_run_latency_ms"]
     return [
         _percentile("run_cost_p95", workflow, figures.cost_p95, cost, "usd", suffix),
         _percentile("run_latency_p95", workflow, figures.latency_p95, latency, "ms", suffix),
@@ -352,4 +443,5 @@ def _percentile(
         unit=unit,
         workflow=workflow,
         detail=detail,
+        source=source if threshold is not None else "",
     )

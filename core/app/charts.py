@@ -18,7 +18,9 @@ from core.analytics.compare import Comparison, MetricDelta
 from core.analytics.cost import Breakdown, CostReport, CostSection, Delta
 from core.analytics.profile import NodeProfile, Profile
 from core.analytics.spend import SpendSeries
+from core.analytics.targets import TargetStatus
 from core.analytics.window import Window
+from core.exporters.webhook import figure
 from core.formatting import count, money
 
 SHARE = "Share"  # the share-of-spend column: a bar in the app, a percentage in the export
@@ -579,3 +581,18 @@ def _delta_panel(metric: MetricDelta) -> alt.LayerChart:
         x="delta:Q", text="label:N", color=colour
     )
     return alt.layer(interval, zero.encode(x="zero:Q"), dot, label).properties(height=70)
+
+
+def violations_table(status: TargetStatus) -> pd.DataFrame:
+    """The targets workflows declared that the window's runs missed, by workflow."""
+    rows = [
+        {
+            "Workflow": metric.workflow or "",
+            "Target": metric.name.replace("_", " "),
+            "Value": figure(metric.value, metric.unit),
+            "Limit": f"{metric.operator} {figure(metric.threshold, metric.unit)}",
+            "Detail": metric.detail,
+        }
+        for metric in sorted(status.violations, key=lambda m: (m.workflow or "", m.name))
+    ]
+    return pd.DataFrame(rows, columns=["Workflow", "Target", "Value", "Limit", "Detail"])

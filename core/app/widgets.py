@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from core.app.charts import SHARE, Headline
+from core.analytics.targets import TargetStatus
+from core.app.charts import SHARE, Headline, violations_table
 
 
 def columns(frame: pd.DataFrame) -> dict[str, object]:
@@ -41,3 +42,30 @@ def show_metrics(metrics: Sequence[Headline]) -> None:
                 border=True,
                 width="content",
             )
+
+
+def show_targets(status: TargetStatus, scope: str) -> None:
+    """The workflows' own targets over the window: each violation with its figures, or one
+    line saying they are met, or how to declare some."""
+    window = status.label.lower()
+    if not status.judged:
+        st.caption(
+            f"No `targets:` to judge for {scope} over the {window}: declare them under "
+            "`workflow:` (e.g. `targets: {max_run_cost: 0.05, min_success_rate: 0.95}`), "
+            "and `configurable-agents check --notify URL` alerts a channel when one is missed."
+        )
+        return
+    found = status.violations
+    if not found:
+        st.success(
+            f"All {len(status.judged)} targets of {', '.join(status.workflows)} met over the "
+            f"{window}.",
+            icon="✅",
+        )
+        return
+    st.error(
+        f"{len(found)} of {len(status.judged)} targets violated over the {window} "
+        f"({', '.join(sorted({m.workflow for m in found if m.workflow}))}).",
+        icon="🚨",
+    )
+    st.dataframe(violations_table(status), hide_index=True, width="stretch")

@@ -15,6 +15,7 @@ from core.cli import (
     app_command,
     demo_command,
     experiment_command,
+    export_command,
     memory_command,
     report_commands,
     run_command,
@@ -32,6 +33,19 @@ def _simulated_option(parser: argparse.ArgumentParser) -> None:
         default="include",
         help="simulated runs: include them (default), exclude them, or report only them",
     )
+
+
+def _ratio(text: str) -> float:
+    """A fraction between 0 and 1, as targets take them."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction from 0 to 1 (0.95 = 95 %), got {text!r}"
+        )
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,9 +134,52 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--max-run-latency-ms", type=float, metavar="MS", help="p95 duration per run"
     )
+    for flag, what in (
+        ("--min-success-rate", "share of runs that succeed"),
+        ("--min-cache-hit-rate", "share of cache-enabled executions served from cache"),
+        ("--max-node-time-share", "largest node's share of a workflow's node time"),
+        ("--max-node-cost-share", "largest node's share of a workflow's node cost"),
+    ):
+        check.add_argument(flag, type=_ratio, metavar="0-1", help=f"{what} (beats targets:)")
+    check.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="post a Slack-compatible message to this webhook when a target is violated "
+        "(repeatable)",
+    )
     check.add_argument("--format", choices=("text", "json"), default="text")
     _simulated_option(check)
     check.set_defaults(handler=report_commands.check_command)
+
+    export = commands.add_parser(
+        "export", help="send recorded runs to an OpenTelemetry backend (OTLP) or MLflow"
+    )
+    destinations = export.add_subparsers(dest="target", required=True, metavar="TARGET")
+    otlp = destinations.add_parser(
+        "otlp",
+        help="GenAI traces over OTLP/HTTP (endpoint from OTEL_EXPORTER_OTLP_* or --endpoint)",
+    )
+    otlp.add_argument(
+        "--endpoint", metavar="URL", help="the traces URL, e.g. http://host:4318/v1/traces"
+    )
+    to_mlflow = destinations.add_parser(
+        "mlflow", help="one MLflow run with a trace per workflow run (MLFLOW_TRACKING_URI)"
+    )
+    to_mlflow.add_argument(
+        "--experiment", default="configurable-agents", metavar="NAME", help="MLflow experiment"
+    )
+    to_mlflow.add_argument(
+        "--tracking-uri", metavar="URI", help="MLflow tracking server (default MLFLOW_TRACKING_URI)"
+    )
+    for target in (otlp, to_mlflow):
+        target.add_argument(
+            "--days", type=int, metavar="N", help="last N UTC days, today included (default: all)"
+        )
+        target.add_argument("--workflow", "-w", metavar="W", help="workflow name")
+        _simulated_option(target)
+        target.set_defaults(handler=export_command.command)
 
     app = commands.add_parser("app", help="start the Streamlit app")
     app.add_argument("--port", type=int, default=8501)

@@ -102,6 +102,8 @@ def check_command(args: argparse.Namespace) -> int:
 
     def show(report: Any) -> int:
         _print(to_json(report) if args.format == "json" else render(report))
+        if args.notify:
+            _notify(report, args.notify)
         return report.exit_code
 
     return _report(
@@ -111,7 +113,27 @@ def check_command(args: argparse.Namespace) -> int:
             days=args.days,
             max_run_cost=args.max_run_cost,
             max_run_latency_ms=args.max_run_latency_ms,
+            min_success_rate=args.min_success_rate,
+            min_cache_hit_rate=args.min_cache_hit_rate,
+            max_node_time_share=args.max_node_time_share,
+            max_node_cost_share=args.max_node_cost_share,
             simulated=SIMULATED_CHOICES[args.simulated],
         ),
         show,
     )
+
+
+def _notify(report: Any, urls: list[str]) -> None:
+    """Posts the violations (none: nothing is sent) and says on stderr what became of each
+    webhook; a webhook that fails does not change the gate's exit code."""
+    from core.analytics.targets import violations
+    from core.exporters.webhook import send_violations
+
+    found = violations(report)
+    if not found:
+        print("check: no target violated, no webhook called", file=sys.stderr)
+        return
+    scope = report.workflow or "all workflows"
+    title = f"configurable-agents check of {scope}, {report.label.lower()}"
+    for delivery in send_violations(found, urls, title, log_failures=False):
+        print(f"check: {delivery.line()}", file=sys.stderr)

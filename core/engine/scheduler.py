@@ -27,6 +27,7 @@ from core.catalog.tokens import encoder_loaded, preload_encoders
 from core.engine.budget import Budget
 from core.engine.code_node import memory_namespace, run_code_node
 from core.engine.inputs import check_inputs
+from core.engine.live_export import export_finished_run
 from core.engine.llm_node import LLMContext, run_llm_node
 from core.engine.memory import memory_store
 from core.engine.response_cache import response_cache
@@ -90,6 +91,7 @@ class _Run:
         self.memory = memory_store(home)
         self.outputs: dict[str, Any] = {}
         self.results: dict[str, NodeResult] = {}
+        self.memory_read: dict[str, dict[str, Any]] = {}  # per LLM node, for exported content
         self.stop_reason: str | None = None
         self.failure: str | None = None
         self.final_totals: dict[str, Any] = {}  # set once the run ends
@@ -190,6 +192,7 @@ class _Run:
             namespace = memory_namespace(self.workflow, node)
             if isinstance(node, LLMNode):
                 memory = self.memory.snapshot(namespace) if namespace else {}
+                self.memory_read[name] = memory
                 values = TemplateValues(self.inputs, self.outputs, memory)
                 result = await run_llm_node(self.llm, node, values)
                 if result.ok and namespace:
@@ -271,7 +274,9 @@ class _Run:
         self.finished_at = datetime.now(UTC)
         self.duration_ms = (time.perf_counter() - self._clock) * 1000
         self.final_totals = self.totals()
-        self.store.run_finished(self._run_row(self.status))
+        row = self._run_row(self.status)
+        self.store.run_finished(row)
+        export_finished_run(self, row)  # live traces / MLflow when configured; never raises
 
     def _run_row(self, status: str) -> dict[str, Any]:
         """The runs row; a 'running' row carries no totals, so none can outlive the final ones."""

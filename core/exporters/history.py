@@ -40,9 +40,10 @@ def count_runs(
     *,
     days: int | None = None,
     workflow: str | None = None,
+    simulated: bool | None = None,
 ) -> int:
     """How many finished runs `recorded_runs` yields for the same filters."""
-    where, params = _filters(days, workflow)
+    where, params = _filters(days, workflow, simulated)
     store = get_store(data_home(home))
     ((total,),) = store.query(f"SELECT count(*) FROM runs WHERE {where}", params)
     return int(total)
@@ -53,15 +54,17 @@ def recorded_runs(
     *,
     days: int | None = None,
     workflow: str | None = None,
+    simulated: bool | None = None,
     batch_size: int = BATCH_RUNS,
 ) -> Iterator[list[RecordedRun]]:
     """Finished runs, oldest first, in lists of up to `batch_size`.
 
     `days` keeps the last N whole UTC days (today so far and the N - 1 before it), as the
-    reports count them; None keeps everything. `workflow` keeps one workflow's runs.
+    reports count them; None keeps everything. `workflow` keeps one workflow's runs;
+    `simulated` True or False only simulated or only real runs (None: both).
     """
     store = get_store(data_home(home))
-    where, params = _filters(days, workflow)
+    where, params = _filters(days, workflow, simulated)
     run_cols = ", ".join(RUNS_COLUMNS)
     node_cols = ", ".join(NODE_RUNS_COLUMNS)
     dags: dict[str, Mapping[str, tuple[str, ...]]] = {}
@@ -95,8 +98,13 @@ def recorded_runs(
         after = (runs[-1]["started_at"], runs[-1]["run_id"])
 
 
-def _filters(days: int | None, workflow: str | None) -> tuple[str, list[Any]]:
+def _filters(
+    days: int | None, workflow: str | None, simulated: bool | None
+) -> tuple[str, list[Any]]:
     where, params = _FINISHED, []
+    if simulated is not None:
+        where += " AND coalesce(simulated, false) = ?"
+        params.append(simulated)
     if days is not None:
         today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
         where += " AND started_at >= ?"

@@ -5,8 +5,8 @@ builds the spans and appends them to the `BatchSpanProcessor`'s queue; encoding 
 happen on the SDK's worker thread. Tracing is an observer and must never slow or fail a
 run: every error is swallowed, and a backend that is down, refuses (500) or hangs costs
 one warning per endpoint per process, not one per batch. Traces of runs that end while
-the backend is unreachable are dropped; `export_otlp` sends them later from the telemetry
-tables, with the same ids.
+the backend is unreachable are dropped; `export_otlp` (`configurable-agents export otlp`)
+sends them later from the telemetry tables, with the same ids.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from core.exporters import handoff
 from core.exporters.otlp import (
     ReportingExporter,
     SpanFactory,
@@ -26,15 +28,31 @@ from core.exporters.otlp import (
     otlp_endpoint,
     quiet,
 )
+from core.exporters.spans import RunContent
 
 log = logging.getLogger("core.exporters")
 
-EXIT_TIMEOUT = 5.0  # seconds process exit may wait for queued spans to be sent
+EXIT_TIMEOUT = 10.0  # seconds process exit may wait for every live exporter, together
+EXIT_TIMEOUT_VARIABLE = "CONFIGURABLE_AGENTS_EXPORT_EXIT_TIMEOUT"  # overrides it
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
+_exit_deadline: float | None = None
 _live: dict[tuple[str, tuple[tuple[str, str], ...]], LiveTraceExporter] = {}
 _live_lock = threading.Lock()
+
+
+def at_exit(shutdown: Callable[[float], None]) -> None:
+    """Registers `shutdown(timeout)` to run at process exit. Every live exporter shares one
+    deadline, so two slow backends delay the exit by EXIT_TIMEOUT, not by twice that."""
+
+    def run() -> None:
+        global _exit_deadline
+        if _exit_deadline is None:
+            _exit_deadline = time.monotonic() + exit_timeout()
+        shutdown(max(_exit_deadline - time.monotonic(), 0.0))
+
+    atexit.register(run)
 
 
 def warn_once(key: str, message: str, *args: Any) -> None:
@@ -44,6 +62,22 @@ def warn_once(key: str, message: str, *args: Any) -> None:
             return
         _warned.add(key)
     log.warning(message, *args)
+
+
+def exit_timeout() -> float:
+    """CONFIGURABLE_AGENTS_EXPORT_EXIT_TIMEOUT seconds, else EXIT_TIMEOUT."""
+    text = os.environ.get(EXIT_TIMEOUT_VARIABLE, "").strip()
+    try:
+        return max(float(text), 0.0) if text else EXIT_TIMEOUT
+    except ValueError:
+        warn_once(
+            EXIT_TIMEOUT_VARIABLE,
+            "%s=%s is not a number of seconds; using %g",
+            EXIT_TIMEOUT_VARIABLE,
+            text,
+            EXIT_TIMEOUT,
+        )
+        return EXIT_TIMEOUT
 
 
 class LiveTraceExporter:
@@ -69,20 +103,22 @@ class LiveTraceExporter:
             self._exporter, schedule_delay_millis=schedule_delay_ms
         )
         self._closed = False
-        atexit.register(self.shutdown, EXIT_TIMEOUT)
+        at_exit(self.shutdown)
 
     def export_run(
         self,
         run: Mapping[str, Any],
         nodes: Sequence[Mapping[str, Any]],
         parents: Mapping[str, Sequence[str]] | None = None,
+        content: RunContent | None = None,
     ) -> None:
         """Queues one finished run: its `runs` row and `node_runs` rows (dicts keyed by the
-        column names, as the engine records them), and the DAG parents of each node (the
-        workflow's `graph.parents`) for the span links. Never raises."""
+        column names, as the engine records them), the DAG parents of each node (the
+        workflow's `graph.parents`) for the span links, and its prompts and responses when
+        the workflow exports them. Never raises."""
         try:
             with quiet():  # the SDK's 'queue full' complaint is ours to report, once
-                for span in self._factory.for_run(run, nodes, parents):
+                for span in self._factory.for_run(run, nodes, parents, content):
                     self._processor.on_end(span)
                 dropped = last_sdk_message()
             if dropped:
@@ -104,16 +140,21 @@ class LiveTraceExporter:
             )
 
     def flush(self, timeout: float = EXIT_TIMEOUT) -> bool:
-        """Sends what is queued; False if that took longer than `timeout` seconds (the
-        sending goes on in the background)."""
-        return self._bounded(self._processor.force_flush, timeout)
+        """Sends what is queued, runs the engine handed over included; False if that took
+        longer than `timeout` seconds (the sending goes on in the background)."""
+        deadline = time.monotonic() + timeout
+        drained = handoff.drain(timeout)
+        left = max(deadline - time.monotonic(), 0.0)
+        return self._bounded(self._processor.force_flush, left) and drained
 
     def shutdown(self, timeout: float = EXIT_TIMEOUT) -> None:
         """Sends what is queued, waiting at most `timeout` seconds, and stops the sender."""
         if self._closed:
             return
         self._closed = True
-        self._bounded(self._processor.shutdown, timeout)
+        deadline = time.monotonic() + timeout
+        handoff.drain(timeout)
+        self._bounded(self._processor.shutdown, max(deadline - time.monotonic(), 0.0))
 
     @staticmethod
     def _bounded(action: Any, timeout: float) -> bool:
@@ -136,8 +177,8 @@ class LiveTraceExporter:
         warn_once(
             self.endpoint,
             "OpenTelemetry: could not send run traces to %s (%s); runs go on, and their "
-            "traces are dropped while it fails. `export_otlp` can send them later from "
-            "the telemetry tables. Shown once.",
+            "traces are dropped while it fails. `configurable-agents export otlp` sends them "
+            "later from the telemetry tables. Shown once.",
             self.endpoint,
             reason,
         )

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from core.exporters.extras import missing_extra
 from core.exporters.history import RecordedRun, count_runs, recorded_runs
-from core.exporters.spans import PREFIX, SpanData, epoch_ns, run_spans, run_tags
+from core.exporters.spans import PREFIX, RunContent, SpanData, epoch_ns, run_spans, run_tags
 from core.exporters.summary import ExportSummary
 
 DEFAULT_EXPERIMENT = "configurable-agents"
@@ -32,6 +32,12 @@ RUN_ID_TAG = PREFIX + "run_id"
 RUN_STATUS = {"success": "FINISHED", "cancelled": "KILLED"}
 SPAN_TYPES = {None: "CHAIN", "llm": "CHAT_MODEL", "code": "TOOL"}
 QUIET_VARIABLE = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+# With an OTLP endpoint in the environment (our own live traces), MLflow's trace API would
+# send the traces there instead of to the tracking server: ours must land in MLflow.
+OTLP_SWITCH_VARIABLE = "MLFLOW_ENABLE_OTLP_EXPORTER"
+# Each trace is checked right after it is logged; a background queue would only add a wait,
+# and a "Flushing the async trace logging queue" line at every process exit.
+ASYNC_VARIABLE = "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"
 # MLflow's log_batch limits per request.
 MAX_PARAMS, MAX_METRICS = 100, 1000
 
@@ -55,29 +61,28 @@ def export_mlflow(
     *,
     days: int | None = None,
     workflow: str | None = None,
+    simulated: bool | None = None,
     experiment: str = DEFAULT_EXPERIMENT,
     tracking_uri: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Exports the finished runs recorded in `home` to an MLflow experiment (created if
     missing), skipping those already there. `tracking_uri` defaults to MLflow's own
-    (MLFLOW_TRACKING_URI). Stops at the first error, with `error` set; only runs whose MLflow
-    run and trace were both stored are counted. Raises MissingExtra without `mlflow`."""
-    try:
-        import mlflow
-        from mlflow import MlflowClient
-    except ImportError as exc:
-        raise missing_extra("mlflow", "Exporting to MLflow") from exc
+    (MLFLOW_TRACKING_URI); `simulated` None exports every run, True or False only simulated
+    or only real ones. `on_progress(done, total)` follows each run. Stops at the first error,
+    with `error` set; only runs whose MLflow run and trace were both stored are counted.
+    Raises MissingExtra without `mlflow`."""
+    mlflow, client_class = _mlflow()
     uri = tracking_uri or mlflow.get_tracking_uri()
     summary = ExportSummary(destination=f"MLflow {uri}, experiment {experiment!r}")
-    total = count_runs(home, days=days, workflow=workflow)
-    # The trace APIs write wherever MLflow's process-wide tracking URI points, and each
-    # terminated run would print two "View run" lines (after one more request) otherwise.
-    with _tracking_uri(mlflow, tracking_uri), _environ(QUIET_VARIABLE, "true"):
-        client = MlflowClient(uri)
+    filters = {"days": days, "workflow": workflow, "simulated": simulated}
+    total = count_runs(home, **filters)
+    with _tracking_uri(mlflow, tracking_uri), mlflow_environment():
+        client = client_class(uri)
         try:
-            experiment_id = _experiment_id(client, experiment)
+            experiment_id = experiment_id_for(client, experiment)
             prior = _exported(client, experiment_id)
-            for batch in recorded_runs(home, days=days, workflow=workflow):
+            for batch in recorded_runs(home, **filters):
                 fresh = [rec for rec in batch if not _done(prior.get(rec.run_id))]
                 summary.skipped += len(batch) - len(fresh)
                 pending = []
@@ -91,10 +96,61 @@ def export_mlflow(
                     _finish(client, item.record, item.mlflow_run_id)
                     summary.runs += 1
                     summary.spans += item.spans
+                    if on_progress is not None:
+                        on_progress(summary.runs + summary.skipped, total)
+                if on_progress is not None and not pending:
+                    on_progress(summary.runs + summary.skipped, total)
         except Exception as exc:
-            summary.error = f"could not export to {summary.destination}: {exc}"
+            summary.error = f"could not export to {summary.destination}: {one_line(exc)}"
             summary.failed = total - summary.runs - summary.skipped
     return summary
+
+
+def log_run(
+    client: Any, experiment_id: str, record: RecordedRun, content: RunContent | None = None
+) -> None:
+    """Logs one workflow run (as the engine hands it over live) as an MLflow run with its
+    trace, inside `mlflow_environment()`. Raises what MLflow raises."""
+    import mlflow
+
+    pending = _start(client, experiment_id, record, content)
+    mlflow.flush_trace_async_logging()
+    client.get_trace(pending.trace_id)  # raises if the trace was not stored
+    _finish(client, record, pending.mlflow_run_id)
+
+
+def one_line(exc: Exception) -> str:
+    """An MLflow error in one line: its REST errors carry the whole response otherwise."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def mlflow_client(tracking_uri: str) -> Any:
+    """An MlflowClient for `tracking_uri`; MissingExtra without the `mlflow` extra."""
+    return _mlflow()[1](tracking_uri)
+
+
+def _mlflow() -> tuple[Any, Any]:
+    try:
+        import mlflow
+        from mlflow import MlflowClient
+    except ImportError as exc:
+        raise missing_extra("mlflow", "Exporting to MLflow") from exc
+    return mlflow, MlflowClient
+
+
+@contextlib.contextmanager
+def mlflow_environment() -> Iterator[None]:
+    """MLflow settings our exports need, unless the user set them: traces go to the tracking
+    server even when OTLP variables are set (they configure our own live traces), are
+    logged synchronously, and no terminated run prints two "View run" lines after one more
+    request. MLflow reads the first two when its tracing starts, i.e. in our first export."""
+    with (
+        _environ(OTLP_SWITCH_VARIABLE, "false"),
+        _environ(ASYNC_VARIABLE, "false"),
+        _environ(QUIET_VARIABLE, "true"),
+    ):
+        yield
 
 
 @contextlib.contextmanager
@@ -123,9 +179,18 @@ def _environ(name: str, value: str) -> Iterator[None]:
         os.environ.pop(name, None)
 
 
-def _experiment_id(client: Any, name: str) -> str:
+def experiment_id_for(client: Any, name: str) -> str:
+    """The experiment's id, creating it if missing (another process may create it first)."""
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found is not None else client.create_experiment(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except Exception:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def _exported(client: Any, experiment_id: str) -> dict[str, _Prior]:
@@ -162,12 +227,14 @@ def _discard(client: Any, experiment_id: str, prior: _Prior) -> None:
     client.delete_run(prior.mlflow_run_id)
 
 
-def _start(client: Any, experiment_id: str, rec: RecordedRun) -> _Pending:
+def _start(
+    client: Any, experiment_id: str, rec: RecordedRun, content: RunContent | None = None
+) -> _Pending:
     """Creates the MLflow run with its params and metrics, and its trace; the run stays
     RUNNING until `_finish`, after the trace is known to be stored."""
     from mlflow.entities import Metric, Param
 
-    run, spans = rec.run, run_spans(rec.run, rec.nodes, rec.parents)
+    run, spans = rec.run, run_spans(rec.run, rec.nodes, rec.parents, content)
     mlflow_run = client.create_run(
         experiment_id,
         start_time=spans[0].start_ns // 1_000_000,
@@ -247,6 +314,7 @@ def _trace(client: Any, experiment_id: str, mlflow_run_id: str, spans: list[Span
     started = client.start_trace(
         root.name,
         span_type=SPAN_TYPES[None],
+        inputs=root.inputs,
         attributes=root.attributes,
         tags={RUN_ID_TAG: root.attributes[RUN_ID_TAG]},
         experiment_id=experiment_id,
@@ -261,11 +329,18 @@ def _trace(client: Any, experiment_id: str, mlflow_run_id: str, spans: list[Span
             trace_id=trace_id,
             parent_id=started.span_id,
             span_type=SPAN_TYPES[span.node_type],
+            inputs=span.inputs,
             attributes=span.attributes,
             start_time_ns=span.start_ns,
             links=[Link(trace_id, ours[link]) for link in span.links if link in ours],
         )
         ours[span.span_id] = child.span_id
-        client.end_span(trace_id, child.span_id, status=status(span), end_time_ns=span.end_ns)
-    client.end_trace(trace_id, status=status(root), end_time_ns=root.end_ns)
+        client.end_span(
+            trace_id,
+            child.span_id,
+            outputs=span.outputs,
+            status=status(span),
+            end_time_ns=span.end_ns,
+        )
+    client.end_trace(trace_id, outputs=root.outputs, status=status(root), end_time_ns=root.end_ns)
     return trace_id

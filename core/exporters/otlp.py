@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from core.exporters.extras import missing_extra
 from core.exporters.history import count_runs, recorded_runs
-from core.exporters.spans import CLIENT, SEMCONV_VERSION, SpanData, run_spans
+from core.exporters.spans import CLIENT, SEMCONV_VERSION, RunContent, SpanData, run_spans
 from core.exporters.summary import ExportSummary
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
 
-log = logging.getLogger("core.exporters")
 
 SERVICE_NAME = "configurable-agents"
 DEFAULT_BASE = "http://localhost:4318"
@@ -141,8 +140,9 @@ class SpanFactory:
         run: Mapping[str, Any],
         nodes: Sequence[Mapping[str, Any]],
         parents: Mapping[str, Sequence[str]] | None = None,
+        content: RunContent | None = None,
     ) -> list[ReadableSpan]:
-        return [self.readable(span) for span in run_spans(run, nodes, parents)]
+        return [self.readable(span) for span in run_spans(run, nodes, parents, content)]
 
 
 # ----------------------------------------------------------------------------- sending
@@ -221,6 +221,9 @@ class ReportingExporter:
                     raise
                 if response.status_code >= 300:
                     self.failure = f"HTTP {response.status_code} {response.reason}"
+                    said = " ".join(response.text.split())[:200]
+                    if said:  # a backend's own words, e.g. which header it wants
+                        self.failure += f": {said}"
                 return response
 
         self._results = SpanExportResult
@@ -269,15 +272,20 @@ def export_otlp(
     *,
     days: int | None = None,
     workflow: str | None = None,
+    simulated: bool | None = None,
     endpoint: str | None = None,
     headers: Mapping[str, str] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Sends the finished runs recorded in `home` as traces to an OTLP endpoint.
 
     One request per batch of runs; a batch the backend refuses or cannot take stops the
-    export with `error` set (naming the endpoint), and only acknowledged runs are counted.
+    export with `error` set (naming the endpoint and the cause; nothing is logged, the
+    caller reports it), and only acknowledged runs are counted.
     Ids are derived from run ids, so running it again resends the same traces rather than
-    new ones: that is how to retry, and backends that upsert keep one copy.
+    new ones: that is how to retry, and backends that upsert keep one copy. `simulated`
+    None sends every run, True or False only simulated or only real ones;
+    `on_progress(done, total)` follows each batch.
 
     Raises OTLPConfigError for an unsupported protocol and MissingExtra without the `otel`
     extra; never for an unreachable backend.
@@ -287,18 +295,20 @@ def export_otlp(
     failures: list[str] = []
     exporter = ReportingExporter(target, headers, failures.append)
     summary = ExportSummary(destination=target)
-    total = count_runs(home, days=days, workflow=workflow)
+    filters = {"days": days, "workflow": workflow, "simulated": simulated}
+    total = count_runs(home, **filters)
     try:
-        for batch in recorded_runs(home, days=days, workflow=workflow):
+        for batch in recorded_runs(home, **filters):
             spans = [s for rec in batch for s in factory.for_run(rec.run, rec.nodes, rec.parents)]
             exporter.export(spans)
             if failures:
                 summary.error = f"could not send traces to {target}: {failures[0]}"
                 summary.failed = max(total - summary.runs, len(batch))
-                log.warning("OpenTelemetry export stopped: %s", summary.error)
                 break
             summary.runs += len(batch)
             summary.spans += len(spans)
+            if on_progress is not None:
+                on_progress(summary.runs, total)
     finally:
         exporter.shutdown()
     return summary

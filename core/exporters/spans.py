@@ -20,6 +20,9 @@ attributes so backends reading either version find the workflow.
   (NULL in the tables) is left out, never sent as 0.
 - Ids derive from the run id and the node name, so exporting a run twice yields the same
   trace and span ids, and backends that upsert by id keep one copy.
+- Prompts and responses (the semconv's opt-in content attributes) are added only when a
+  `RunContent` is given, which the engine does for workflows with `telemetry:
+  {export_content: true}`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +60,20 @@ PROVIDER_NAMES = {
 }
 
 AttributeValue = str | bool | int | float
+# Longest text of one message part or value exported as content; backends cap request
+# sizes (often 4 MB), and a trace is for finding a problem, not for archiving outputs.
+MAX_CONTENT_CHARS = 16_384
+
+
+@dataclass(frozen=True)
+class RunContent:
+    """What a run read and wrote, for workflows that opt in to exporting it: the run's inputs
+    and outputs, the chat messages each LLM node sent, and each node's output."""
+
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    messages: Mapping[str, Sequence[Mapping[str, str]]]
+    results: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,8 @@ class SpanData:
     links: tuple[int, ...] = ()
     error: str | None = None
     node_type: str | None = None  # None for the run span, else 'llm' or 'code'
+    inputs: Any = None  # with exported content: what went in and came out, for MLflow
+    outputs: Any = None
 
 
 def trace_id_for(run_id: str) -> int:
@@ -132,8 +151,10 @@ def run_spans(
     run: Mapping[str, Any],
     nodes: Sequence[Mapping[str, Any]],
     parents: Mapping[str, Sequence[str]] | None = None,
+    content: RunContent | None = None,
 ) -> list[SpanData]:
-    """The run span followed by one span per node row."""
+    """The run span followed by one span per node row; with `content`, each carries the
+    prompts and responses too."""
     run_id = run["run_id"]
     trace_id = trace_id_for(run_id)
     root_id = span_id_for(run_id, None)
@@ -145,7 +166,60 @@ def run_spans(
         node = row["node"]
         links = tuple(ids[p] for p in (parents or {}).get(node, ()) if p in ids)
         spans.append(_node_span(run, row, trace_id, root_id, ids[node], links, start, end))
+    if content is not None:
+        spans = [_with_content(span, content) for span in spans]
     return spans
+
+
+def _with_content(span: SpanData, content: RunContent) -> SpanData:
+    """The span plus the semconv's opt-in content attributes (JSON text, as the semconv
+    asks of backends without structured attributes) and MLflow's inputs and outputs."""
+    attributes = dict(span.attributes)
+    node = attributes.get(PREFIX + "node")
+    if span.node_type is None:
+        inputs, outputs = dict(content.inputs), dict(content.outputs)
+        attributes[PREFIX + "inputs"] = _json(inputs)
+        attributes[PREFIX + "outputs"] = _json(outputs)
+    elif span.node_type == "code":
+        inputs, outputs = None, content.results.get(str(node))
+        if node in content.results:
+            attributes["gen_ai.tool.call.result"] = _json(outputs)
+    else:
+        messages = content.messages.get(str(node), ())
+        system = [_part(m.get("content")) for m in messages if m.get("role") == "system"]
+        chat = [
+            {"role": m.get("role"), "parts": [_part(m.get("content"))]}
+            for m in messages
+            if m.get("role") != "system"
+        ]
+        inputs, outputs = {"messages": list(messages)}, content.results.get(str(node))
+        # Parts are clipped one by one, so these stay valid JSON of bounded size.
+        if system:
+            attributes["gen_ai.system_instructions"] = json.dumps(system, ensure_ascii=False)
+        if chat:
+            attributes["gen_ai.input.messages"] = json.dumps(chat, ensure_ascii=False)
+        if node in content.results:
+            reply = {"role": "assistant", "parts": [_part(outputs)], "finish_reason": "stop"}
+            attributes["gen_ai.output.messages"] = json.dumps([reply], ensure_ascii=False)
+    return replace(span, attributes=attributes, inputs=inputs, outputs=outputs)
+
+
+def _part(value: Any) -> dict[str, str]:
+    """One text part of a message; a JSON output is its JSON text."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return {"type": "text", "content": _clip(text)}
+
+
+def _json(value: Any) -> str:
+    """`value` as JSON; one too long to export becomes a JSON string of its beginning."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= MAX_CONTENT_CHARS else json.dumps(_clip(text), ensure_ascii=False)
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_CONTENT_CHARS:
+        return text
+    return f"{text[:MAX_CONTENT_CHARS]}…[{len(text) - MAX_CONTENT_CHARS} more characters]"
 
 
 def _run_span(
@@ -216,9 +290,6 @@ def _node_span(
         attributes["gen_ai.response.model"] = model
         _put(attributes, "gen_ai.usage.input_tokens", row.get("input_tokens"))
         _put(attributes, "gen_ai.usage.output_tokens", row.get("output_tokens"))
-        # Prompts and responses (gen_ai.input.messages, gen_ai.output.messages,
-        # gen_ai.system_instructions; Opt-In in the semconv) are not exported in this
-        # version. An opt-in would add them here, and only here.
         for key in ("cache_hit", "saved_cost_usd"):
             _put(attributes, PREFIX + key, row.get(key))
     for key in ("cost_usd", "attempts", "queue_ms"):

@@ -45,7 +45,7 @@ class Violation:
     threshold: float | None
     unit: str  # ratio | usd | ms, or any other unit name
     detail: str = ""
-    operator: str = ""  # how value must compare with threshold to pass: '<', '<=', '>'
+    operator: str = ""  # how value must compare with threshold to pass: '<', '<=', '>', '>='
 
 
 @dataclass(frozen=True)
@@ -130,25 +130,31 @@ def post(
     timeout: float = TIMEOUT,
     retries: int = RETRIES,
     backoff: float = BACKOFF,
+    log_failures: bool = True,
 ) -> list[Delivery]:
-    """POSTs `payload` as JSON to each URL; one Delivery per URL, in order. Never raises."""
+    """POSTs `payload` as JSON to each URL; one Delivery per URL, in order. Never raises.
+    A caller that reports every Delivery itself (the CLI) passes `log_failures=False`."""
     body = json.dumps(payload).encode()
     deliveries = []
     for url in urls:
         delivery = _deliver(url, body, timeout, retries, backoff)
-        if not delivery.ok:
+        if not delivery.ok and log_failures:
             log.warning("%s", delivery.line())
         deliveries.append(delivery)
     return deliveries
 
 
 def send_violations(
-    violations: Sequence[Violation], urls: Iterable[str], **options: Any
+    violations: Sequence[Violation],
+    urls: Iterable[str],
+    title: str = "configurable-agents",
+    **options: Any,
 ) -> list[Delivery]:
-    """Posts the message for `violations` to each URL; nothing is sent when there are none."""
+    """Posts the message for `violations` to each URL; nothing is sent when there are none.
+    `options` are `post`'s."""
     if not violations:
         return []
-    return post(message(violations), urls, **options)
+    return post(message(violations, title), urls, **options)
 
 
 def _deliver(url: str, body: bytes, timeout: float, retries: int, backoff: float) -> Delivery:

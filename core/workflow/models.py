@@ -129,11 +129,27 @@ class ModelPrice(Strict):
     output_per_million: Annotated[float, Field(ge=0)]
 
 
+Ratio = Annotated[float, Field(ge=0, le=1)]
+
+
 class Targets(Strict):
-    """Service levels `configurable-agents check` holds runs to (p95 over the window)."""
+    """Service levels `configurable-agents check` holds runs to over its window (cost and
+    latency at p95; rates and shares as fractions, 0.95 = 95 %). Command-line flags win."""
 
     max_run_cost: Annotated[float, Field(gt=0)] | None = None
     max_run_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    min_success_rate: Ratio | None = None
+    min_cache_hit_rate: Ratio | None = None
+    max_node_time_share: Ratio | None = None
+    max_node_cost_share: Ratio | None = None
+
+
+class TelemetrySettings(Strict):
+    """What a run's exported traces may carry: prompts and responses leave the machine only
+    when the workflow says so (docs/integrations.md)."""
+
+    export_content: bool = False
+    mlflow: bool = False  # log each run to MLflow live when MLFLOW_TRACKING_URI is set
 
 
 class BudgetSettings(Strict):
@@ -158,6 +174,7 @@ class WorkflowSettings(Strict):
     max_concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
     targets: Targets | None = None
     budget: BudgetSettings | None = None
+    telemetry: TelemetrySettings = TelemetrySettings()
 
 
 class WorkflowSpec(Strict):

@@ -33,6 +33,7 @@ from core.workflow.models import (
     SandboxSettings,
     SimulateSettings,
     Targets,
+    TelemetrySettings,
     WorkflowSettings,
     WorkflowSpec,
 )
@@ -56,6 +57,7 @@ def _model_at(path: Path, data: Any) -> type[BaseModel] | None:
     named = {
         "targets": Targets,
         "budget": BudgetSettings,
+        "telemetry": TelemetrySettings,
         "llm": LLMSettings,
         "simulate": SimulateSettings,
         "cache": CacheSettings,

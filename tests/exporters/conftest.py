@@ -50,8 +50,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         stdout=log,
         stderr=subprocess.STDOUT,
         # MLflow prices spans with LiteLLM, which would try to download its price map on
-        # the first trace (10 s of retries without a network): use the bundled one.
-        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        # the first trace (10 s of retries without a network): use the bundled one. Its
+        # job runner (a dozen processes for scorers) is not needed and would load the
+        # machine for the rest of the session.
+        env={
+            **os.environ,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        },
         start_new_session=True,  # its own process group: the workers go with it
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -128,6 +134,7 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             state.bodies.append(body)
+            state.paths.append(self.path)
             state.headers.append({k.lower(): v for k, v in self.headers.items()})
             if state.hold is not None:
                 state.hold.wait(30)
@@ -135,6 +142,8 @@ def receiver() -> Iterator[Receiver]:
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")
+
+        do_GET = do_POST  # MLflow's client reads before it writes
 
         def log_message(self, *args: Any) -> None:
             pass

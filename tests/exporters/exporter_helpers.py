@@ -129,6 +129,7 @@ class Receiver:
     status: int = 200
     hold: threading.Event | None = None  # when set, requests wait until it is set
     bodies: list[bytes] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
 

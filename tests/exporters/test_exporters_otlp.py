@@ -149,9 +149,8 @@ def test_unreachable_endpoint_is_named_and_nothing_is_claimed(
     assert (summary.runs, summary.spans, summary.failed) == (0, 0, 2)
     assert summary.error.startswith(f"could not send traces to {dead}: ")
     assert "Connection refused" in summary.error
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert [r.name for r in warnings] == ["core.exporters"]  # the SDK's own errors are ours
-    assert dead in warnings[0].getMessage()
+    # The SDK's own per-batch errors are kept quiet: the summary is the one report.
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
     experiment = mlflow_server.new_experiment("otlp-retry")
     retry = export_otlp(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from core.exporters.spans import (
     CLIENT,
     INTERNAL,
+    MAX_CONTENT_CHARS,
+    RunContent,
     epoch_ns,
     provider_name,
     run_spans,
@@ -167,3 +170,75 @@ def test_provider_names_map_to_well_known_values() -> None:
     assert provider_name("azure") == "azure.ai.openai"
     assert provider_name("simulated") == "simulated"
     assert provider_name("ollama") == "ollama"
+
+
+CONTENT = RunContent(
+    inputs={"topic": "tides"},
+    outputs={"merge": "all done"},
+    messages={
+        "plan": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Plan tides"},
+        ],
+        "merge": [{"role": "user", "content": "x" * (MAX_CONTENT_CHARS + 10)}],
+    },
+    results={"plan": "1. waves", "count": {"n": 3}, "merge": "all done"},
+)
+CONTENT_KEYS = {
+    "gen_ai.system_instructions",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.tool.call.result",
+    "configurable_agents.inputs",
+    "configurable_agents.outputs",
+}
+
+
+def _content_spans(content: RunContent | None) -> dict[str, object]:
+    nodes = [_node("plan"), _node("count", node_type="code", model=None), _node("merge")]
+    built = run_spans(RUN, nodes, None, content)
+    return {s.attributes.get("configurable_agents.node", "run"): s for s in built}
+
+
+def test_without_content_no_prompt_or_response_is_exported() -> None:
+    for span in _content_spans(None).values():
+        assert not CONTENT_KEYS & span.attributes.keys()
+        assert (span.inputs, span.outputs) == (None, None)
+
+
+def test_content_follows_the_semconv_message_format() -> None:
+    spans = _content_spans(CONTENT)
+    plan, count, merge, run = spans["plan"], spans["count"], spans["merge"], spans["run"]
+
+    assert json.loads(plan.attributes["gen_ai.system_instructions"]) == [
+        {"type": "text", "content": "Be brief."}
+    ]
+    assert json.loads(plan.attributes["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Plan tides"}]}
+    ]
+    assert json.loads(plan.attributes["gen_ai.output.messages"]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "1. waves"}],
+            "finish_reason": "stop",
+        }
+    ]
+    assert plan.inputs == {"messages": list(CONTENT.messages["plan"])}
+    assert plan.outputs == "1. waves"
+    assert json.loads(count.attributes["gen_ai.tool.call.result"]) == {"n": 3}
+    assert count.outputs == {"n": 3}
+    assert json.loads(run.attributes["configurable_agents.inputs"]) == {"topic": "tides"}
+    assert json.loads(run.attributes["configurable_agents.outputs"]) == {"merge": "all done"}
+    assert "gen_ai.system_instructions" not in merge.attributes  # it had no system prompt
+
+
+def test_long_content_is_clipped_and_stays_valid_json() -> None:
+    merge = _content_spans(CONTENT)["merge"]
+
+    (message,) = json.loads(merge.attributes["gen_ai.input.messages"])
+    text = message["parts"][0]["content"]
+    assert text == "x" * MAX_CONTENT_CHARS + "…[10 more characters]"
+    big = RunContent({"blob": "y" * MAX_CONTENT_CHARS}, {}, {}, {})
+    root = run_spans(RUN, [], None, big)[0]
+    clipped = json.loads(root.attributes["configurable_agents.inputs"])  # a JSON string now
+    assert clipped.startswith('{"blob": "yyy') and clipped.endswith("more characters]")
