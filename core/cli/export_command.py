@@ -27,34 +27,40 @@ def command(args: argparse.Namespace) -> int:
     from core.telemetry import TelemetryBusy
 
     name = f"export {args.target}"
+    exports = {"runs": _otlp} if args.target == "otlp" else {"runs": _mlflow}
+    if args.target == "mlflow":
+        exports["experiments"] = _mlflow_experiments
     try:
-        summary = _with_progress(args, _otlp if args.target == "otlp" else _mlflow)
+        for what, export in exports.items():
+            summary = _with_progress(args, export, what)
+            if not summary.ok:
+                print(f"{name}: {summary.line()}", file=sys.stderr)
+                print(
+                    f"{name}: run the same command again to retry; what was sent is not sent twice",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
+            print(summary.line())
     except (MissingExtra, OTLPConfigError, _NoTrackingUri) as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except TelemetryBusy as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if not summary.ok:
-        print(f"{name}: {summary.line()}", file=sys.stderr)
-        print(
-            f"{name}: run the same command again to retry; runs already sent are not sent twice",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    print(summary.line())
     return EXIT_OK
 
 
 def _with_progress(
-    args: argparse.Namespace, export: Callable[[argparse.Namespace, Progress], ExportSummary]
+    args: argparse.Namespace,
+    export: Callable[[argparse.Namespace, Progress], ExportSummary],
+    what: str,
 ) -> ExportSummary:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     console = Console(stderr=True)
     progress = Progress(
-        TextColumn("[bold]exporting runs"),
+        TextColumn(f"[bold]exporting {what}"),
         BarColumn(),
         MofNCompleteColumn(),
         console=console,
@@ -92,20 +98,37 @@ class _NoTrackingUri(ValueError):
     """Neither --tracking-uri nor MLFLOW_TRACKING_URI says where MLflow is."""
 
 
-def _mlflow(args: argparse.Namespace, advance: Progress) -> ExportSummary:
-    from core.exporters.mlflow_runs import export_mlflow
-
+def _tracking_uri(args: argparse.Namespace) -> str:
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if not uri:
         raise _NoTrackingUri(
             "no MLflow tracking server given: set MLFLOW_TRACKING_URI (for example "
             "http://localhost:5000) or pass --tracking-uri"
         )
+    return uri
+
+
+def _mlflow(args: argparse.Namespace, advance: Progress) -> ExportSummary:
+    from core.exporters.mlflow_runs import export_mlflow
+
     return export_mlflow(
         days=args.days,
         workflow=args.workflow,
         simulated=_simulated(args),
         experiment=args.experiment,
-        tracking_uri=uri,
+        tracking_uri=_tracking_uri(args),
+        on_progress=advance,
+    )
+
+
+def _mlflow_experiments(args: argparse.Namespace, advance: Progress) -> ExportSummary:
+    """Every recorded experiment, one MLflow run per variant with its scores and CIs."""
+    from core.experiments.mlflow_export import export_experiments
+
+    return export_experiments(
+        tracking_uri=_tracking_uri(args),
+        experiment=args.experiment,
+        days=args.days,
+        workflow=args.workflow,
         on_progress=advance,
     )

@@ -18,6 +18,7 @@ class ExportSummary:
     skipped: int = 0  # already at the destination (MLflow), so not sent again
     failed: int = 0
     error: str | None = None
+    what: str = "runs"  # what `runs` counts: workflow runs, or experiment variants
 
     @property
     def ok(self) -> bool:
@@ -25,7 +26,8 @@ class ExportSummary:
 
     def line(self) -> str:
         """One line for a terminal or a log."""
-        text = f"{self.runs} runs ({self.spans} spans) exported to {self.destination}"
+        spans = f" ({self.spans} spans)" if self.what == "runs" else ""
+        text = f"{self.runs} {self.what}{spans} exported to {self.destination}"
         if self.skipped:
             text += f", {self.skipped} already there"
         if self.error:
