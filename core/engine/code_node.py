@@ -46,7 +46,7 @@ async def run_code_node(
     namespace = memory_namespace(workflow, node)
     before = memory.snapshot(namespace) if namespace else None
     upstream = {
-        name: outputs[name] for name in workflow.graph.ancestors[node.name] if name in outputs
+        name: outputs[name] for name in workflow.graph.ancestors_of(node.name) if name in outputs
     }
     job = Job(
         code=node.code,
