@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.analytics.overview import WeekSpend, week_spend
 from core.analytics.runs import RunSummary, recent_runs
+from core.app.access import require_token
 from core.app.page import data_version, home, setup
 from core.formatting import money
 
@@ -94,4 +95,5 @@ PAGES = [
     st.Page("pages/6_Compare.py", title="Compare", icon="⚖️"),
 ]
 
+require_token()  # before any page draws: a session without the token sees nothing else
 st.navigation(PAGES).run()

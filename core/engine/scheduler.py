@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.catalog.key_variables import redact, secret_values
 from core.catalog.model_names import SIMULATED
 from core.catalog.prices import PriceBook
 from core.catalog.tokens import encoder_loaded, preload_encoders
@@ -79,6 +80,8 @@ class _Run:
             simulated=SimulatedProvider(),
         )
         self.memory = memory_store(home)
+        # Values of key variables, so an error echoing one is stored and shown redacted.
+        self.secrets = secret_values(workflow.key_variables)
         self.outputs: dict[str, Any] = {}
         self.results: dict[str, NodeResult] = {}
         self.stop_reason: str | None = None
@@ -225,6 +228,8 @@ class _Run:
         )
 
     def _record(self, result: NodeResult) -> None:
+        if result.error and self.secrets:
+            result.error = redact(result.error, self.secrets)
         self.results[result.name] = result
         self.store.node_finished(
             node_row(
