@@ -13,7 +13,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,12 +21,15 @@ from sandbox_hostile import CASES, HostileCase, check_case, host_side
 
 from core.sandbox.base import Job, SandboxUnavailable
 from core.sandbox.docker_backend import (
+    DEADLINE_LABEL,
+    ENGINE_LABEL,
     LABEL,
     DockerSandbox,
     container_config,
     default_image,
 )
 from core.sandbox.limits import Limits
+from core.sandbox.ownership import engine_alive, state_dir
 
 REQUIRE = "CONFIGURABLE_AGENTS_REQUIRE_DOCKER"
 LOW = Limits(cpus=1, memory_mb=512, timeout=10, network=False)
@@ -61,8 +63,8 @@ def _leftover_containers() -> list[str]:
     return listing.stdout.split()
 
 
-def _leftover_workdirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("ca-docker-*"))
+def _leftover_payloads() -> set[Path]:
+    return set((state_dir() / "docker").glob("*.json"))
 
 
 @needs_docker
@@ -103,12 +105,21 @@ def test_container_config_isolates_and_limits(tmp_path: Path) -> None:
     assert config["security_opt"] == ["no-new-privileges"]
     assert config["user"].split(":")[0] == str(UID)
     assert set(config["environment"]) == {"PATH", "LANG"}
-    assert config["labels"] == {LABEL: "1"}
-    assert config["command"] == ["python3", "-I", "-S", "/sandbox/runner.py", "/work"]
-    assert config["volumes"][str(tmp_path)] == {"bind": "/work", "mode": "rw"}
+    assert config["labels"][LABEL] == "1"
+    assert engine_alive(config["labels"][ENGINE_LABEL]) is True
+    assert float(config["labels"][DEADLINE_LABEL]) > time.time() + limits.timeout
+    assert config["command"] == [
+        "python3", "-I", "-S", "/sandbox/runner.py", "/sandbox/payload.json", "/work"
+    ]  # fmt: skip
+    assert config["volumes"][str(tmp_path)] == {"bind": "/sandbox/payload.json", "mode": "ro"}
     assert {"bind": "/sandbox/runner.py", "mode": "ro"} in config["volumes"].values()
+    assert config["tmpfs"]["/work"].startswith(f"size={limits.disk_mb}m,")
+    assert "cap_add" not in config
     networked = Job("", {}, {}, None, Limits(cpus=1, memory_mb=512, timeout=1, network=True))
-    assert container_config(networked, "i", tmp_path, "n", 2)["network_mode"] == "bridge"
+    wide = container_config(networked, "i", tmp_path, "n", 2)
+    assert wide["network_mode"] == "bridge"
+    # Root only until the runner has refused link-local addresses; then it drops to nobody.
+    assert wide["user"] == "0:0" and set(wide["cap_add"]) == {"NET_ADMIN", "SETUID", "SETGID"}
 
 
 @needs_docker
@@ -199,7 +210,7 @@ async def test_parallel_nodes_run_at_once() -> None:
 
 @needs_docker
 async def test_nothing_is_left_behind_even_when_cancelled() -> None:
-    before = _leftover_workdirs()
+    before = _leftover_payloads()
     endless = Job("while True:\n    pass\n", {}, {}, None, LOW)
     task = asyncio.create_task(DockerSandbox().run(endless))
     await asyncio.sleep(1.5)  # long enough for the container to be running
@@ -210,7 +221,7 @@ async def test_nothing_is_left_behind_even_when_cancelled() -> None:
     assert time.monotonic() - started < 5, "cancelling waited for the node's timeout"
     await DockerSandbox().run(Job("1/0", {}, {}, None, LOW))
     assert _leftover_containers() == []
-    assert _leftover_workdirs() == before
+    assert _leftover_payloads() == before
 
 
 @needs_docker

@@ -18,6 +18,7 @@ from core.cli import (
     memory_command,
     report_commands,
     run_command,
+    sandbox_command,
     schema_command,
     validate_command,
 )
@@ -164,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
         if action != "clear":
             sub.add_argument("--json", action="store_true", help="print values as JSON")
         sub.set_defaults(handler=memory_command.command)
+
+    sandbox = commands.add_parser("sandbox", help="look after code-node sandboxes")
+    sandbox_actions = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reap = sandbox_actions.add_parser(
+        "reap", help="remove sandboxes (processes, Docker containers) no running engine owns"
+    )
+    reap.set_defaults(handler=sandbox_command.command)
 
     schema = commands.add_parser(
         "schema", help="write the workflow JSON Schema (for editor completion and checks)"

@@ -40,7 +40,10 @@ async def run_code_node(
     inputs: dict[str, Any],
     outputs: dict[str, Any],
     memory: MemoryStore,
+    private: tuple[str, ...] = (),
 ) -> NodeResult:
+    """`private`: host folders the code must not see (the data folder); its own namespace's
+    memory reaches it only through the job."""
     started = datetime.now(UTC)
     clock = time.perf_counter()
     namespace = memory_namespace(workflow, node)
@@ -54,6 +57,7 @@ async def run_code_node(
         nodes=upstream,
         memory=dict(before) if before is not None else None,
         limits=Limits.from_settings(node.sandbox, node.timeout),
+        private=private,
     )
     try:
         outcome = await _sandbox(node).run(job)

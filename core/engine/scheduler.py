@@ -188,7 +188,12 @@ class _Run:
                 async with self.llm.semaphore:
                     queued = (time.perf_counter() - waited) * 1000
                     result = await run_code_node(
-                        self.workflow, node, self.inputs, self.outputs, self.memory
+                        self.workflow,
+                        node,
+                        self.inputs,
+                        self.outputs,
+                        self.memory,
+                        private=(str(self.store.home),),
                     )
                 result.queue_ms = queued
         except asyncio.CancelledError:
