@@ -9,15 +9,24 @@ container settings) always run.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from sandbox_hostile import CASES, HostileCase, check_case, host_side
+from sandbox_hostile import (
+    CASES,
+    NETWORK_CASES,
+    HostileCase,
+    check_case,
+    check_runs_are_apart,
+    host_side,
+)
 
 from core.sandbox.base import Job, SandboxUnavailable
 from core.sandbox.docker_backend import (
@@ -32,6 +41,8 @@ from core.sandbox.limits import Limits
 from core.sandbox.ownership import engine_alive, state_dir
 
 REQUIRE = "CONFIGURABLE_AGENTS_REQUIRE_DOCKER"
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE = Path(__file__).resolve().parent / "sandbox_engine.py"
 LOW = Limits(cpus=1, memory_mb=512, timeout=10, network=False)
 # `nobody` for a root engine; otherwise the engine's own ids (see _container_user).
 UID = 65534 if os.geteuid() == 0 else os.geteuid()
@@ -72,6 +83,71 @@ def _leftover_payloads() -> set[Path]:
 async def test_hostile_code_is_contained(case: HostileCase) -> None:
     with host_side() as host:
         await check_case(DockerSandbox(), case, host)
+
+
+@needs_docker
+@pytest.mark.parametrize("case", NETWORK_CASES, ids=str)
+async def test_network_true_reaches_the_outside_not_the_host(case: HostileCase) -> None:
+    with host_side() as host:
+        await check_case(DockerSandbox(), case, host)
+
+
+@needs_docker
+async def test_two_runs_at_once_cannot_see_each_other() -> None:
+    with host_side() as host:
+        first, _ = await check_runs_are_apart(DockerSandbox(), host)
+    assert first.result["cwd"] == "/work"
+
+
+@needs_docker
+def test_a_container_left_by_a_killed_engine_is_reaped(tmp_path: Path) -> None:
+    """Docker keeps a container whose engine died; `sandbox reap` (and the next engine to use
+    Docker) removes it, as its engine is gone."""
+    engine = subprocess.Popen(
+        [sys.executable, str(ENGINE), "docker"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert engine.stdout is not None
+    pid = engine.stdout.readline().strip()
+    deadline = time.monotonic() + 60
+    while not _containers_of(pid) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert _containers_of(pid), "the container never started"
+    engine.kill()
+    engine.wait()
+    assert _containers_of(pid), "Docker removed it by itself: nothing to reap"
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "sandbox", "reap"],
+        cwd=ROOT,
+        env={**os.environ, "CONFIGURABLE_AGENTS_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "docker sandbox: 1 leftover container removed" in done.stdout
+    assert _containers_of(pid) == []
+
+
+def _containers_of(engine_pid: str) -> list[str]:
+    """Containers labelled as made by the engine with that pid on this host."""
+    found = []
+    for name in _leftover_containers():
+        labels = json.loads(
+            subprocess.run(
+                ["docker", "inspect", "--format", "{{json .Config.Labels}}", name],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            or "{}"
+        )
+        if labels.get(ENGINE_LABEL, "").split(":")[1:2] == [engine_pid]:
+            found.append(name)
+    return found
 
 
 async def test_daemon_not_running_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

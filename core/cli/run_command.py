@@ -127,7 +127,7 @@ def _flush_telemetry(home: Path) -> None:
     from core.telemetry import get_store
 
     store = get_store(home)
-    if not store.flush(timeout=FLUSH_BUDGET) and store.events_waiting:
+    if not store.flush(timeout=FLUSH_BUDGET) and not store.dropped_events:
         print(
             f"note: telemetry database busy or unusable: this run's events wait in "
             f"{store.spool} and load with a later command",

@@ -28,7 +28,6 @@ from core.sandbox.base import SandboxUnavailable
 
 FIRST_UID = 200_000
 UID_COUNT = 60_000
-_CLAIM_TRIES = 64
 
 
 def _as_root() -> bool:
@@ -66,8 +65,9 @@ def claim_uid() -> UidClaim:
     """A user id no other sandbox holds, until `release()` (or this process dies)."""
     folder = state_dir() / "uids"
     folder.mkdir(mode=0o700, exist_ok=True)
-    for _ in range(_CLAIM_TRIES):
-        uid = FIRST_UID + secrets.randbelow(UID_COUNT)
+    start = secrets.randbelow(UID_COUNT)  # engines starting at once rarely meet
+    for step in range(UID_COUNT):
+        uid = FIRST_UID + (start + step) % UID_COUNT
         fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

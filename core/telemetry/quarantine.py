@@ -69,38 +69,41 @@ def _free_name(folder: Path, name: str) -> Path:
 
 
 def salvage(spool: Path, segment: Path, work: Path) -> Path | None:
-    """The loadable lines of `segment` copied to `work`, the others quarantined; None when
-    the segment cannot be read at all (it is then quarantined whole). The segment stays in
-    place for the caller to delete once the copy has loaded under the segment's id."""
-    kept = 0
-    rejected: list[bytes] = []
+    """The loadable lines of `segment` copied to `work`, the others quarantined (of a line
+    too long, its first MiB); None when the segment cannot be read at all (it is then
+    quarantined whole). The segment stays in place for the caller to delete once the copy
+    has loaded under the segment's id."""
+    kept = rejected = 0
+    rejects = None
     try:
         with open(segment, "rb") as source, open(work, "wb") as good:
             for line, too_long in _lines(source):
                 if not line.strip():
                     continue
-                if too_long or not _is_event(line):
-                    rejected.append(line.rstrip(b"\n") + b"\n")
+                if not too_long and _is_event(line):
+                    good.write(line.rstrip(b"\n") + b"\n")
+                    kept += 1
                     continue
-                good.write(line.rstrip(b"\n") + b"\n")
-                kept += 1
-        if rejected:
-            folder = spool / QUARANTINE_DIR
-            folder.mkdir(exist_ok=True)
-            _free_name(folder, f"{segment.parent.name}--{segment.name}").write_bytes(
-                b"".join(rejected)
-            )
+                if rejects is None:
+                    (spool / QUARANTINE_DIR).mkdir(exist_ok=True)
+                    name = f"{segment.parent.name}--{segment.name}"
+                    rejects = open(_free_name(spool / QUARANTINE_DIR, name), "wb")  # noqa: SIM115
+                rejects.write(line.rstrip(b"\n") + b"\n")
+                rejected += 1
     except OSError as exc:
         with contextlib.suppress(OSError):
             work.unlink()
         move_aside(spool, segment, f"cannot be read ({exc.strerror})")
         return None
+    finally:
+        if rejects is not None:
+            rejects.close()
     if rejected:
         log.warning(
             "telemetry: %s held %d line(s) too long or not JSON events; they are in %s, its"
             " %d other line(s) load as usual",
             segment,
-            len(rejected),
+            rejected,
             spool / QUARANTINE_DIR,
             kept,
         )

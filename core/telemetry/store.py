@@ -40,6 +40,9 @@ READ_BUDGET = 2.0
 # Delays (seconds) before the background thread retries an ingest that failed.
 RETRY_MIN = 1.0
 RETRY_MAX = 60.0
+# Longest pause (seconds) between two tries for the database: short, since under contention
+# a long sleep leaves the file idle while several processes wait for it.
+MAX_RETRY_DELAY = 0.05
 # Least time (seconds) between two background ingests.
 BACKGROUND_INTERVAL = 0.5
 
@@ -128,16 +131,17 @@ class TelemetryStore:
                     "events of this process are not recorded",
                 )
 
+    @property
+    def dropped_events(self) -> bool:
+        """Whether an event could not even be written to the spool (and so is lost)."""
+        return "write" in self._warned
+
     def _warn_once(self, kind: str, message: str) -> None:
         """One line per kind of trouble and process: a command prints it once, not per event."""
         if kind not in self._warned:
             self._warned.add(kind)
             log.warning("%s", message)
 
-    @property
-    def events_waiting(self) -> bool:
-        """Whether the last flush left events in the spool (the database was unusable)."""
-        return self._impatient and spool.count_segments(self.spool) > 0
 
     # ----------------------------------------------------------------- ingesting
 
@@ -178,9 +182,10 @@ class TelemetryStore:
             # event loop each time it touches Python.
             self._stop.wait(BACKGROUND_INTERVAL)
 
-    def _ingest(self, budget: float) -> bool:
+    def _ingest(self, budget: float, before_read: bool = False) -> bool:
         """Loads our own segments and any dead writer's. Never raises, since telemetry must
-        not fail a run; True when nothing we could load is left behind."""
+        not fail a run; True when nothing we could load is left behind. `before_read`: an
+        unusable database goes unmentioned, since the read that follows reports it."""
         deadline = time.monotonic() + budget
         if not self._ingest_lock.acquire(timeout=max(budget, 0)):
             return False
@@ -206,7 +211,8 @@ class TelemetryStore:
             return False
         except TelemetryUnavailable as exc:
             self._impatient = True
-            self._warn_once("unavailable", f"telemetry: {exc}")
+            if not before_read:
+                self._warn_once("unavailable", f"telemetry: {exc}")
             return False
         except Exception as exc:
             self._impatient = True
@@ -222,51 +228,64 @@ class TelemetryStore:
                 orphan.release()
             self._ingest_lock.release()
 
-    def _screen(self, segments: list[Path]) -> list[Path]:
-        """The segments that are regular files; anything else named like one is quarantined."""
-        kept = []
-        for path in segments:
+    def _screen(self, segments: list[Path]) -> list[tuple[Path, Path]]:
+        """(file to read, segment it stands for) for each segment that can be loaded: not a
+        regular file, it is quarantined; long enough to hold a line over the limit, its lines
+        are screened first (the engine's segments are far smaller, so this costs one stat)."""
+        batch = []
+        for number, path in enumerate(segments):
             reason = quarantine.not_a_file(path)
-            if reason is None:
-                kept.append(path)
-            elif reason != "vanished":
-                quarantine.move_aside(self.spool, path, reason)
-        return kept
+            if reason is not None:
+                if reason != "vanished":
+                    quarantine.move_aside(self.spool, path, reason)
+                continue
+            try:
+                large = path.stat().st_size > quarantine.MAX_LINE_BYTES
+            except OSError:
+                continue
+            if not large:
+                batch.append((path, path))
+                continue
+            copy = self._salvaged(path, number)
+            if copy is not None:
+                batch.append((copy, path))
+        return batch
 
-    def _load(self, con: duckdb.DuckDBPyConnection, segments: list[Path], dead: list[str]) -> None:
-        """Loads the batch in one transaction; if DuckDB refuses it because of some segment,
-        those segments are salvaged or quarantined and the rest loads without them."""
+    def _salvaged(self, segment: Path, number: int) -> Path | None:
+        """A copy of `segment` without the lines that cannot be events (quarantined)."""
+        copy = self.spool / quarantine.QUARANTINE_DIR / f".salvage-{self.writer_id}-{number}"
+        copy.parent.mkdir(exist_ok=True)
+        return quarantine.salvage(self.spool, segment, copy)
+
+    def _load(
+        self, con: duckdb.DuckDBPyConnection, batch: list[tuple[Path, Path]], dead: list[str]
+    ) -> None:
+        """Loads the batch in one transaction; if DuckDB refuses it because of some file,
+        that segment is quarantined and the rest loads without it. Stand-in copies go once
+        their segment's rows have landed."""
         try:
-            tables.load(con, segments, dead)
+            self._load_batch(con, batch, dead)
             return
         except duckdb.Error:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
-            faults = {path: tables.unreadable(path) for path in segments}
+            faults = {pair: tables.unreadable(pair[0]) for pair in batch}
             if not any(faults.values()):
-                raise  # the database's fault, not a segment's: everything stays in the spool
-        loadable: list[tuple[Path, Path]] = []  # (file to read, segment it stands for)
-        for number, (path, fault) in enumerate(faults.items()):
-            if fault is None:
-                loadable.append((path, path))
-                continue
-            copy = self.spool / quarantine.QUARANTINE_DIR / f".salvage-{self.writer_id}-{number}"
-            copy.parent.mkdir(exist_ok=True)
-            if quarantine.salvage(self.spool, path, copy) and tables.unreadable(copy) is None:
-                loadable.append((copy, path))
-            else:
-                copy.unlink(missing_ok=True)
-                quarantine.move_aside(self.spool, path, f"cannot be loaded ({fault})")
-        tables.load(
-            con,
-            [f for f, _ in loadable],
-            dead,
-            ids=[tables.segment_id(p) for _, p in loadable],
-        )
-        for file, segment in loadable:
+                raise  # the database's fault, not a file's: everything stays in the spool
+        for (file, segment), fault in faults.items():
+            if fault is not None:
+                if file != segment:
+                    file.unlink(missing_ok=True)
+                quarantine.move_aside(self.spool, segment, f"cannot be loaded ({fault})")
+        self._load_batch(con, [pair for pair, fault in faults.items() if fault is None], dead)
+
+    def _load_batch(
+        self, con: duckdb.DuckDBPyConnection, batch: list[tuple[Path, Path]], dead: list[str]
+    ) -> None:
+        tables.load(con, [f for f, _ in batch], dead, ids=[tables.segment_id(s) for _, s in batch])
+        for file, segment in batch:
             if file != segment:
                 file.unlink(missing_ok=True)
-                segment.unlink(missing_ok=True)
 
     def bulk_load(self, data: Mapping[str, Any], timeout: float = EXIT_BUDGET) -> None:
         """Inserts whole columnar tables (Arrow tables or DataFrames, keyed by table name) in
@@ -294,7 +313,7 @@ class TelemetryStore:
         """A connection for one query. Hold it briefly: while it is open no other process
         can write. Whatever waits in the spool is loaded first, so reads are current.
         Raises TelemetryBusy if other processes keep the file for too long."""
-        self._ingest(BEFORE_READ_BUDGET)
+        self._ingest(BEFORE_READ_BUDGET, before_read=True)
         deadline = time.monotonic() + READ_BUDGET
         with self._open(read_only, deadline) as con:
             if tables.rollup_current(con):
@@ -349,11 +368,16 @@ class TelemetryStore:
                     if not self.db_path.is_file():
                         raise
             with self._connection(read_only, deadline) as con:
-                if needs_schema and not read_only:
-                    tables.create_schema(con)
-                self._schema_ready = True
-                con.execute("SET TimeZone = 'UTC'")
-                yield con
+                try:
+                    if needs_schema and not read_only:
+                        tables.create_schema(con)
+                    self._schema_ready = True
+                    con.execute("SET TimeZone = 'UTC'")
+                    yield con
+                except duckdb.IOException as exc:
+                    # Past the connection, an I/O error is the file's: truncated, damaged, or
+                    # on a full disk. Nothing a caller could catch by any other name.
+                    raise TelemetryUnavailable(self._unusable(exc)) from exc
         finally:
             lock.release()
 
@@ -390,7 +414,7 @@ class TelemetryStore:
                     f"{self.db_path} is held by another process; try again in a moment"
                 )
             time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))
-            delay = min(delay * 2, 0.25)
+            delay = min(delay * 2, MAX_RETRY_DELAY)
 
     def _lock_file(self, exclusive: bool) -> bool:
         """Takes the lock file without waiting; False while another process holds it. A
@@ -423,8 +447,8 @@ class TelemetryStore:
     def _unusable(self, exc: duckdb.Error) -> str:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return (
-            f"{self.db_path} cannot be used ({reason}). If it is damaged, move it aside (the "
-            f"next command starts a new one); until then events wait in {self.spool}"
+            f"{self.db_path} cannot be used ({reason}). If the file is damaged, move it aside "
+            f"(the next command starts a new one); until then events wait in {self.spool}"
         )
 
     # ----------------------------------------------------------------- lifecycle

@@ -297,12 +297,13 @@ def _read_spool(files: list[str]) -> tuple[str, list]:
 
 def unreadable(path: Path) -> str | None:
     """Why DuckDB cannot read the spool file `path`, or None. In a database of its own, in
-    memory: what fails here is the file's fault, not the telemetry database's."""
+    memory, and counting only what is about the file (its content, its type, its access):
+    running out of memory says nothing against it."""
     sql, params = _read_spool([str(path)])
     try:
         with duckdb.connect(":memory:") as con:
             con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()
-    except duckdb.Error as exc:
+    except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:
         return str(exc).splitlines()[0]
     return None
 
