@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -75,19 +74,17 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _host_leftovers() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("ca-sandbox-*"))
-
-
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=str)
-def test_the_code_dies_with_the_engine(signum: signal.Signals) -> None:
+def test_the_code_dies_with_the_engine(signum: signal.Signals, tmp_path: Path) -> None:
     """However the engine dies, its sandbox follows, and leaves nothing on the host's disk
-    (the working directory is a tmpfs of the run's own)."""
-    before = _host_leftovers()
+    (the working directory is a tmpfs of the run's own): the engine's temp folder, which
+    used to keep a ca-sandbox-* folder per killed run, stays empty."""
+    temp = tmp_path / "engine-tmp"
+    temp.mkdir()
     engine = subprocess.Popen(
         [sys.executable, str(ENGINE), "process"],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(temp)},
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -105,7 +102,7 @@ def test_the_code_dies_with_the_engine(signum: signal.Signals) -> None:
     while [pid for pid in sandbox if _alive(pid)] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [pid for pid in sandbox if _alive(pid)] == [], "sandbox processes outlived the engine"
-    assert _host_leftovers() == before
+    assert list(temp.iterdir()) == []
 
 
 def test_user_ids_are_never_shared_between_engines(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,6 +90,7 @@ class TelemetryStore:
         self._thread: threading.Thread | None = None
         self._schema_ready = False
         self._lock_fd = -1  # the cross-process lock file, opened on first use
+        self._lock_depth = 0  # connections open under it (nested ones in one thread)
         self._warned: set[str] = set()
         self._impatient = False  # a flush found the database unusable: do not wait at exit
 
@@ -141,7 +142,6 @@ class TelemetryStore:
         if kind not in self._warned:
             self._warned.add(kind)
             log.warning("%s", message)
-
 
     # ----------------------------------------------------------------- ingesting
 
@@ -418,7 +418,12 @@ class TelemetryStore:
 
     def _lock_file(self, exclusive: bool) -> bool:
         """Takes the lock file without waiting; False while another process holds it. A
-        folder where the lock cannot be created cannot be written either: readers go on."""
+        folder where the lock cannot be created cannot be written either: readers go on.
+        Only one thread at a time gets here (the process's database lock), so a depth count
+        keeps a nested connection from releasing the lock its outer one still needs."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            return True
         if self._lock_fd < 0:
             try:
                 self._lock_fd = os.open(
@@ -438,10 +443,12 @@ class TelemetryStore:
             fcntl.flock(self._lock_fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        self._lock_depth = 1
         return True
 
     def _unlock_file(self) -> None:
-        if self._lock_fd >= 0:
+        self._lock_depth = max(self._lock_depth - 1, 0)
+        if self._lock_depth == 0 and self._lock_fd >= 0:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _unusable(self, exc: duckdb.Error) -> str:
@@ -467,7 +474,7 @@ class TelemetryStore:
             self._thread.join(budget)
         if self._writer is None:
             return
-        done = self.flush(SHORT_EXIT_BUDGET if self._impatient else budget)
+        done = self.flush(SHORT_EXIT_BUDGET if self._impatient else EXIT_BUDGET)
         with self._append_lock:
             if self._writer is not None:
                 remove = done and not self._open_runs and not self._writer.take_segments()
