@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from core.workflow import Workflow
 
 CANCEL_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-FLUSH_BUDGET = 1.5  # seconds the command waits for a busy telemetry database
+FLUSH_BUDGET = 1.0  # seconds the command waits for a busy telemetry database
 
 _EXIT_BY_STATUS = {
     "success": EXIT_OK,

@@ -33,7 +33,7 @@ log = logging.getLogger("core.telemetry")
 # busy, the flush at exit waits only SHORT_EXIT_BUDGET: the events wait in the spool anyway,
 # and a command must not hang for long because someone holds the database.
 EXIT_BUDGET = 10.0
-SHORT_EXIT_BUDGET = 1.0
+SHORT_EXIT_BUDGET = 0.5
 BACKGROUND_BUDGET = 2.0
 BEFORE_READ_BUDGET = 1.0
 READ_BUDGET = 2.0
@@ -188,6 +188,7 @@ class TelemetryStore:
         unusable database goes unmentioned, since the read that follows reports it."""
         deadline = time.monotonic() + budget
         if not self._ingest_lock.acquire(timeout=max(budget, 0)):
+            self._impatient = True  # another ingest of ours is waiting for the database
             return False
         orphans: list[Orphan] = []
         try:
@@ -409,7 +410,9 @@ class TelemetryStore:
                         self._unlock_file()
                     return
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or (
+                self._stop.is_set() and threading.current_thread() is self._thread
+            ):
                 raise TelemetryBusy(
                     f"{self.db_path} is held by another process; try again in a moment"
                 )
@@ -469,9 +472,10 @@ class TelemetryStore:
         self._stop.set()
         with self._wake:
             self._wake.notify()
-        budget = SHORT_EXIT_BUDGET if self._impatient else EXIT_BUDGET
         if self._thread is not None:
-            self._thread.join(budget)
+            # Waiting for the database, the thread gives up as soon as it sees the stop; in
+            # the middle of a load, it must be let finish.
+            self._thread.join(EXIT_BUDGET)
         if self._writer is None:
             return
         done = self.flush(SHORT_EXIT_BUDGET if self._impatient else EXIT_BUDGET)
