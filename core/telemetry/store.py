@@ -389,7 +389,7 @@ class TelemetryStore:
 
         DuckDB's own lock is not enough: with several processes opening, committing and
         closing the same file in turn, DuckDB 2.0 loses a committed transaction now and then
-        (about 4 in 900 with six processes), and the spool, told the commit succeeded,
+        (1 to 5 in 900 with six processes), and the spool, told the commit succeeded,
         deletes the segment. Holding a lock of our own from before the connection is made
         until after it is closed serialises those hand-overs; no loss has been seen since.
         """
