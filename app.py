@@ -15,6 +15,7 @@ import streamlit as st
 from core.analytics.overview import WeekSpend, week_spend
 from core.analytics.runs import RunSummary, recent_runs
 from core.analytics.targets import TargetStatus, target_status
+from core.app.access import require_token
 from core.app.page import data_version, home, setup
 from core.app.widgets import show_targets
 from core.formatting import money
@@ -101,4 +102,5 @@ PAGES = [
     st.Page("pages/7_Experiments.py", title="Experiments", icon="🧪"),
 ]
 
+require_token()  # before any page draws: a session without the token sees nothing else
 st.navigation(PAGES).run()

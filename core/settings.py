@@ -8,6 +8,7 @@ from pathlib import Path
 
 HOME_VARIABLE = "CONFIGURABLE_AGENTS_HOME"
 PROFILING_VARIABLE = "CONFIGURABLE_AGENTS_PROFILING"
+DEBUG_VARIABLE = "CONFIGURABLE_AGENTS_DEBUG"  # set: unexpected errors show their traceback
 
 # The data folder's layout: every module and test names these instead of spelling them out.
 DB_FILE = "telemetry.duckdb"
@@ -16,6 +17,7 @@ CACHE_DIR = "cache"
 MEMORY_DIR = "memory"
 WORKFLOWS_DIR = "workflows"
 EXPERIMENTS_DIR = "experiments"
+CONFIG_FILE = "config.toml"
 
 
 def data_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -32,6 +34,12 @@ def _resolved(home: str, cwd: str) -> Path:
     chosen = (Path(cwd) / Path(home).expanduser()).resolve()
     chosen.mkdir(parents=True, exist_ok=True)
     return chosen
+
+
+def config_file() -> Path:
+    """The data folder's config.toml (docs/workflow-format.md), found without creating the
+    folder: validating a workflow must not leave a folder behind."""
+    return Path(os.environ.get(HOME_VARIABLE) or "data").expanduser() / CONFIG_FILE
 
 
 def profiling_enabled() -> bool:

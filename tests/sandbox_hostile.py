@@ -11,15 +11,21 @@ Every case must end as a clean `Outcome` (a sandbox never raises for what the co
 with an expected exit_reason, an error that says what happened, and within a time bound, so
 a bomb that is merely slowed down still fails. `host_side()` provides what the cases probe on
 the host: a listening socket that must never see a connection, API keys in the environment
-that must never reach the code, a marker file name that must never appear on the host, and a
-host file the code must not get read back to it through its result.json.
+that must never reach the code, a marker file name that must never appear on the host, a
+host file the code must not get read back to it through its result.json, and a data folder
+(telemetry, memory of other namespaces) the code must not read at all.
+
+Beyond single cases: `check_runs_are_apart` runs two jobs at once and checks neither can
+read the other's working directory, and `network_cases` are run with `network: true`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -42,6 +48,7 @@ class Host:
     listener: socket.socket
     marker: str  # a file name the escape cases try to create outside their working directory
     decoy: Path  # a host file, JSON shaped like a runner's report, holding the secret
+    data: Path  # a data folder holding the secret: telemetry, another namespace's memory
 
     @property
     def port(self) -> int:
@@ -78,12 +85,18 @@ def host_side() -> Iterator[Host]:
     marker = f"ca-escape-{uuid.uuid4().hex[:8]}"
     decoy = Path(tempfile.gettempdir()) / f"{marker}-decoy.json"
     decoy.write_text(json.dumps({"ok": True, "result": SECRET}), encoding="utf-8")
-    host = Host(listener=listener, marker=marker, decoy=decoy)
+    data = Path(tempfile.mkdtemp(prefix=f"{marker}-data-"))
+    (data / "memory" / "other_team").mkdir(parents=True)
+    (data / "memory" / "other_team" / "cache.db").write_text(SECRET, encoding="utf-8")
+    (data / "telemetry.duckdb").write_text(SECRET, encoding="utf-8")
+    data.chmod(0o755)  # readable by anyone on the host: the sandbox must still not see it
+    host = Host(listener=listener, marker=marker, decoy=decoy, data=data)
     try:
         yield host
     finally:
         listener.close()
         decoy.unlink(missing_ok=True)
+        shutil.rmtree(data, ignore_errors=True)
         for path in host.escape_paths():
             path.unlink(missing_ok=True)
         for name, value in saved.items():
@@ -105,6 +118,7 @@ class HostileCase:
     timeout: float = 10.0
     within: float = 20.0  # seconds the whole run may take, sandbox start-up included
     check: Callable[[Outcome, Host], None] | None = None
+    network: bool = False
 
     def __str__(self) -> str:
         return self.name
@@ -112,8 +126,8 @@ class HostileCase:
 
 async def check_case(sandbox: Sandbox, case: HostileCase, host: Host) -> Outcome:
     """Runs `case` and asserts it was contained, the host unharmed; returns the outcome."""
-    limits = Limits(cpus=1, memory_mb=MEMORY_MB, timeout=case.timeout, network=False)
-    job = Job(case.code, case.inputs(host), case.nodes, case.memory, limits)
+    limits = Limits(cpus=1, memory_mb=MEMORY_MB, timeout=case.timeout, network=case.network)
+    job = Job(case.code, case.inputs(host), case.nodes, case.memory, limits, (str(host.data),))
     started = time.monotonic()
     outcome = await sandbox.run(job)
     elapsed = time.monotonic() - started
@@ -169,6 +183,32 @@ def _round_trip(outcome: Outcome, host: Host) -> None:
     assert outcome.memory == {"runs": 2}
     assert outcome.stdout.strip() == "hello from the sandbox"
     assert outcome.cpu_seconds is not None and outcome.peak_memory_mb is not None
+
+
+# Reads every file it can under inputs['paths'] (a few levels deep), keeping what it read.
+READ_EVERYTHING = """
+import os
+result = {}
+for top in inputs['paths']:
+    for folder, dirs, files in os.walk(top):
+        if folder.count(os.sep) - top.count(os.sep) > 3 or len(result) > 300:
+            dirs[:] = []
+            continue
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                with open(path, 'rb') as handle:
+                    result[path] = handle.read(256).decode(errors='replace')
+            except OSError:
+                pass
+"""
+
+
+def _read_nothing_private(outcome: Outcome, host: Host) -> None:
+    assert outcome.ok, outcome
+    assert not [path for path in outcome.result if path.startswith(str(host.data))]
+    assert not [path for path in outcome.result if path.startswith(("/home/", "/root/"))]
+    assert not [path for path in outcome.result if path.startswith(os.getcwd())]
 
 
 _BOMB_ERRORS = ("resource temporarily unavailable", "can't start new thread", "blockingioerror")
@@ -326,4 +366,79 @@ CASES: list[HostileCase] = [
         mentions=("zerodivisionerror",),
         check=_line(3),
     ),
+    HostileCase(
+        name="disk_quota",  # many files, each under the file size limit, more than the quota
+        code=(
+            "chunk = b'x' * 50_000_000\n"
+            "for number in range(20):\n"
+            "    with open(f'part{number}', 'wb') as handle:\n"
+            "        handle.write(chunk)\n"
+        ),
+        timeout=30,
+        within=40,
+        reasons=frozenset({"exception"}),
+        mentions=("no space left on device",),
+    ),
+    HostileCase(
+        name="read_the_data_folder",  # telemetry, the cache, other namespaces' memory
+        code=READ_EVERYTHING,
+        inputs=lambda host: {"paths": [str(host.data), os.getcwd(), "/home", "/root"]},
+        reasons=frozenset({"ok"}),
+        check=_read_nothing_private,
+    ),
 ]
+
+NETWORK_CASES: list[HostileCase] = [
+    HostileCase(
+        name="network_reaches_no_host_loopback",
+        code=(
+            "import socket\n"
+            "socket.create_connection(('127.0.0.1', inputs['port']), timeout=5)\n"
+            "result = 'connected'\n"
+        ),
+        inputs=lambda host: {"port": host.port},
+        reasons=frozenset({"exception"}),
+        mentions=("refused", "unreachable"),
+        network=True,
+    ),
+    HostileCase(
+        name="network_reaches_no_link_local",  # where clouds answer with credentials
+        code="import socket\nsocket.create_connection(('169.254.169.254', 80), timeout=5)\n",
+        reasons=frozenset({"exception"}),
+        mentions=("permission denied",),
+        check=_line(2),
+        network=True,
+    ),
+]
+
+
+async def check_runs_are_apart(sandbox: Sandbox, host: Host) -> tuple[Outcome, Outcome]:
+    """Two runs at once: the first writes the secret into its working directory and waits;
+    the second looks everywhere a working directory could be. Returns both outcomes."""
+    limits = Limits(cpus=1, memory_mb=MEMORY_MB, timeout=20, network=False)
+    writer = Job(
+        "import os, time\nopen('secret.txt', 'w').write(inputs['secret'])\n"
+        "result = {'uid': os.getuid(), 'cwd': os.getcwd()}\ntime.sleep(4)\n",
+        {"secret": SECRET_OF_A_RUN},
+        {},
+        None,
+        limits,
+    )
+    reader = Job(
+        "import glob, os, time\ntime.sleep(1.5)\n" + READ_EVERYTHING
+        + "for path in glob.glob('/proc/*/cwd/*') + glob.glob('/proc/*/root/*/secret.txt'):\n"
+        + "    try:\n        result[path] = open(path).read(256)\n"
+        + "    except OSError:\n        pass\n"
+        + "result['uid'] = os.getuid()\n",
+        {"paths": ["/tmp", "/var/tmp", "/dev/shm", "/work", tempfile.gettempdir()]},
+        {},
+        None,
+        limits,
+    )  # fmt: skip
+    first, second = await asyncio.gather(sandbox.run(writer), sandbox.run(reader))
+    assert first.ok and second.ok, (first, second)
+    assert SECRET_OF_A_RUN not in json.dumps(second.result)
+    return first, second
+
+
+SECRET_OF_A_RUN = "run-secret-4f1d"

@@ -5,10 +5,13 @@ Usage: telemetry_worker.py MODE HOME [ARGS...]
   hang HOME RUN_ID NODES                    start a run, record nodes, then wait to be killed
   unfinished HOME RUN_ID                    start a run and exit normally without finishing it
   hold HOME SECONDS                         keep a write connection to the database open
+  lockfile HOME SECONDS                     hold the store's lock file (telemetry.duckdb.lock)
+  engine HOME RUNS                          run a 5-node simulated workflow RUNS times
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sys
@@ -93,6 +96,45 @@ def hold(home: Path, seconds: float) -> None:
     con.close()
 
 
+def hold_lock_file(home: Path, seconds: float) -> None:
+    fd = os.open(home / (DB_FILE + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("ready", flush=True)
+    time.sleep(seconds)
+    os.close(fd)
+
+
+DIAMOND = """
+workflow:
+  name: stress
+  llm: {provider: simulated, model: gpt-4o-mini, simulate: {latency_ms: 0, output_tokens: 5}}
+nodes:
+  - {name: a, prompt: one}
+  - {name: b, prompt: "two {a}"}
+  - {name: c, prompt: "three {a}"}
+  - {name: d, prompt: "four {b} {c}"}
+  - {name: e, prompt: "five {d}"}
+edges:
+  - {from: a, to: b}
+  - {from: a, to: c}
+  - {from: b, to: d}
+  - {from: c, to: d}
+  - {from: d, to: e}
+"""
+
+
+def engine_runs(home: Path, runs: int) -> None:
+    """As a script or a notebook runs workflows: each run flushes in the background, and
+    run_workflow waits for its telemetry in the foreground."""
+    from core import load_workflow, run_workflow
+
+    workflow = load_workflow(DIAMOND)
+    for _ in range(runs):
+        result = run_workflow(workflow, {}, home=home, use_cache=False)
+        if result.status != "success":
+            sys.exit(f"run failed: {result.error}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     mode, home, *args = sys.argv[1:]
@@ -105,6 +147,10 @@ def main() -> None:
         unfinished(home_path, args[0])
     elif mode == "hold":
         hold(home_path, float(args[0]))
+    elif mode == "lockfile":
+        hold_lock_file(home_path, float(args[0]))
+    elif mode == "engine":
+        engine_runs(home_path, int(args[0]))
     else:
         sys.exit(f"unknown mode {mode}")
 

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.analytics.estimate import estimate
@@ -175,8 +176,9 @@ def test_a_missing_required_input_is_an_error_message(home: Path) -> None:
     assert not app.get("progress"), "no run was started"
 
 
-def test_a_missing_api_key_names_the_variable(home: Path) -> None:
+def test_a_missing_api_key_names_the_variable(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A key named by api_key_env is checked without importing LiteLLM (seconds): same path.
+    monkeypatch.setenv("CONFIGURABLE_AGENTS_KEY_VARIABLES", "CA_TEST_KEY")
     real = FAST.replace(
         "provider: simulated",
         "provider: openai, api_base: 'http://127.0.0.1:9/v1', api_key_env: CA_TEST_KEY",

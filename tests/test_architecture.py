@@ -13,7 +13,7 @@ CORE = Path(__file__).resolve().parent.parent / "core"
 
 # Lowest first. A module may import its own layer and those below it.
 LAYERS: list[set[str]] = [
-    {"errors", "settings", "formatting", "resources"},
+    {"errors", "settings", "formatting", "resources", "input_files"},
     {"catalog"},
     {"workflow"},
     {"telemetry"},

@@ -157,9 +157,12 @@ def _start_slow_run(home: Path, tmp_path: Path) -> subprocess.Popen:
     return process
 
 
-def test_ctrl_c_cancels_cleanly_and_keeps_finished_nodes(home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
+def test_ctrl_c_sigterm_and_sighup_cancel_cleanly_and_keep_finished_nodes(
+    home: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
     process = _start_slow_run(home, tmp_path)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "cancelled" in stderr and "Traceback" not in stderr

@@ -185,7 +185,7 @@ def test_a_failure_stops_the_run_like_the_scheduler(
         assert run.error.startswith(f"node '{bad.node}' {bad.status}: ")
         assert (own.started_at <= bad.finished_at).all()
         graph = graphs[run.workflow]
-        descendants = {n for n in graph.order if bad.node in graph.ancestors[n]}
+        descendants = {n for n in graph.order if bad.node in graph.ancestors_of(n)}
         assert not descendants & set(own.node)
 
 

@@ -169,6 +169,7 @@ def test_api_key_env_is_sent_as_the_bearer_token(
     openai_server: OpenAIServer, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MY_VAR", "sk-test-123")
+    monkeypatch.setenv("CONFIGURABLE_AGENTS_KEY_VARIABLES", "MY_VAR")
     nodes = ONE_NODE + "    llm: {api_key_env: MY_VAR}\n"
     result = run(workflow_text(openai_server, nodes), home)
 
@@ -180,6 +181,7 @@ def test_unset_api_key_env_is_a_clear_error_before_any_call(
     openai_server: OpenAIServer, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MY_VAR", raising=False)
+    monkeypatch.setenv("CONFIGURABLE_AGENTS_KEY_VARIABLES", "MY_VAR")
     nodes = ONE_NODE + "    llm: {api_key_env: MY_VAR}\n"
     with pytest.raises(ProviderConfigError) as caught:
         run(workflow_text(openai_server, nodes), home)

@@ -9,27 +9,40 @@ container settings) always run.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import statistics
 import subprocess
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from sandbox_hostile import CASES, HostileCase, check_case, host_side
+from sandbox_hostile import (
+    CASES,
+    NETWORK_CASES,
+    HostileCase,
+    check_case,
+    check_runs_are_apart,
+    host_side,
+)
 
 from core.sandbox.base import Job, SandboxUnavailable
 from core.sandbox.docker_backend import (
+    DEADLINE_LABEL,
+    ENGINE_LABEL,
     LABEL,
     DockerSandbox,
     container_config,
     default_image,
 )
 from core.sandbox.limits import Limits
+from core.sandbox.ownership import engine_alive, state_dir
 
 REQUIRE = "CONFIGURABLE_AGENTS_REQUIRE_DOCKER"
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE = Path(__file__).resolve().parent / "sandbox_engine.py"
 LOW = Limits(cpus=1, memory_mb=512, timeout=10, network=False)
 # `nobody` for a root engine; otherwise the engine's own ids (see _container_user).
 UID = 65534 if os.geteuid() == 0 else os.geteuid()
@@ -61,8 +74,8 @@ def _leftover_containers() -> list[str]:
     return listing.stdout.split()
 
 
-def _leftover_workdirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("ca-docker-*"))
+def _leftover_payloads() -> set[Path]:
+    return set((state_dir() / "docker").glob("*.json"))
 
 
 @needs_docker
@@ -70,6 +83,71 @@ def _leftover_workdirs() -> set[Path]:
 async def test_hostile_code_is_contained(case: HostileCase) -> None:
     with host_side() as host:
         await check_case(DockerSandbox(), case, host)
+
+
+@needs_docker
+@pytest.mark.parametrize("case", NETWORK_CASES, ids=str)
+async def test_network_true_reaches_the_outside_not_the_host(case: HostileCase) -> None:
+    with host_side() as host:
+        await check_case(DockerSandbox(), case, host)
+
+
+@needs_docker
+async def test_two_runs_at_once_cannot_see_each_other() -> None:
+    with host_side() as host:
+        first, _ = await check_runs_are_apart(DockerSandbox(), host)
+    assert first.result["cwd"] == "/work"
+
+
+@needs_docker
+def test_a_container_left_by_a_killed_engine_is_reaped(tmp_path: Path) -> None:
+    """Docker keeps a container whose engine died; `sandbox reap` (and the next engine to use
+    Docker) removes it, as its engine is gone."""
+    engine = subprocess.Popen(
+        [sys.executable, str(ENGINE), "docker"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert engine.stdout is not None
+    pid = engine.stdout.readline().strip()
+    deadline = time.monotonic() + 60
+    while not _containers_of(pid) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert _containers_of(pid), "the container never started"
+    engine.kill()
+    engine.wait()
+    assert _containers_of(pid), "Docker removed it by itself: nothing to reap"
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "sandbox", "reap"],
+        cwd=ROOT,
+        env={**os.environ, "CONFIGURABLE_AGENTS_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "docker sandbox: 1 leftover container removed" in done.stdout
+    assert _containers_of(pid) == []
+
+
+def _containers_of(engine_pid: str) -> list[str]:
+    """Containers labelled as made by the engine with that pid on this host."""
+    found = []
+    for name in _leftover_containers():
+        labels = json.loads(
+            subprocess.run(
+                ["docker", "inspect", "--format", "{{json .Config.Labels}}", name],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            or "{}"
+        )
+        if labels.get(ENGINE_LABEL, "").split(":")[1:2] == [engine_pid]:
+            found.append(name)
+    return found
 
 
 async def test_daemon_not_running_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,12 +181,21 @@ def test_container_config_isolates_and_limits(tmp_path: Path) -> None:
     assert config["security_opt"] == ["no-new-privileges"]
     assert config["user"].split(":")[0] == str(UID)
     assert set(config["environment"]) == {"PATH", "LANG"}
-    assert config["labels"] == {LABEL: "1"}
-    assert config["command"] == ["python3", "-I", "-S", "/sandbox/runner.py", "/work"]
-    assert config["volumes"][str(tmp_path)] == {"bind": "/work", "mode": "rw"}
+    assert config["labels"][LABEL] == "1"
+    assert engine_alive(config["labels"][ENGINE_LABEL]) is True
+    assert float(config["labels"][DEADLINE_LABEL]) > time.time() + limits.timeout
+    assert config["command"] == [
+        "python3", "-I", "-S", "/sandbox/runner.py", "/sandbox/payload.json", "/work"
+    ]  # fmt: skip
+    assert config["volumes"][str(tmp_path)] == {"bind": "/sandbox/payload.json", "mode": "ro"}
     assert {"bind": "/sandbox/runner.py", "mode": "ro"} in config["volumes"].values()
+    assert config["tmpfs"]["/work"].startswith(f"size={limits.disk_mb}m,")
+    assert "cap_add" not in config
     networked = Job("", {}, {}, None, Limits(cpus=1, memory_mb=512, timeout=1, network=True))
-    assert container_config(networked, "i", tmp_path, "n", 2)["network_mode"] == "bridge"
+    wide = container_config(networked, "i", tmp_path, "n", 2)
+    assert wide["network_mode"] == "bridge"
+    # Root only until the runner has refused link-local addresses; then it drops to nobody.
+    assert wide["user"] == "0:0" and set(wide["cap_add"]) == {"NET_ADMIN", "SETUID", "SETGID"}
 
 
 @needs_docker
@@ -199,7 +286,7 @@ async def test_parallel_nodes_run_at_once() -> None:
 
 @needs_docker
 async def test_nothing_is_left_behind_even_when_cancelled() -> None:
-    before = _leftover_workdirs()
+    before = _leftover_payloads()
     endless = Job("while True:\n    pass\n", {}, {}, None, LOW)
     task = asyncio.create_task(DockerSandbox().run(endless))
     await asyncio.sleep(1.5)  # long enough for the container to be running
@@ -210,7 +297,7 @@ async def test_nothing_is_left_behind_even_when_cancelled() -> None:
     assert time.monotonic() - started < 5, "cancelling waited for the node's timeout"
     await DockerSandbox().run(Job("1/0", {}, {}, None, LOW))
     assert _leftover_containers() == []
-    assert _leftover_workdirs() == before
+    assert _leftover_payloads() == before
 
 
 @needs_docker

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from core.workflow.graph import Graph
 
@@ -21,7 +22,11 @@ class Schedule:
     slack: dict[str, float]
 
     def on_path(self, name: str) -> bool:
-        return name in self.path
+        return name in self._on_path
+
+    @cached_property
+    def _on_path(self) -> frozenset[str]:
+        return frozenset(self.path)
 
 
 def critical_path(graph: Graph, durations: Mapping[str, float]) -> Schedule:
@@ -44,7 +49,8 @@ def critical_path(graph: Graph, durations: Mapping[str, float]) -> Schedule:
 
     path: list[str] = []
     if order:
-        current: str | None = max(order, key=lambda n: (finish[n], order.index(n)))
+        rank = {name: index for index, name in enumerate(order)}
+        current: str | None = max(order, key=lambda n: (finish[n], rank[n]))
         while current is not None:
             path.append(current)
             parents = graph.parents[current]

@@ -14,6 +14,7 @@ says nothing about a real one.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ BOTTLENECK_SHARE = 0.20
 BOTTLENECK_RATIO = 2.0
 MIN_HISTORY = 5
 PROMPT_SHARE = 0.6  # input tokens above this share of a node's cost call for a shorter prompt
+EDGES_TRIED = 20  # critical-path edges whose removal is simulated, each a pass over the graph
 
 
 @dataclass
@@ -200,14 +202,14 @@ def _repeated_requests(
         SELECT node, sum(n), sum(n - 1), sum((n - 1) * avg_cost)
         FROM (
             SELECT node, request_hash, count(*) AS n, avg(coalesce(cost_usd, 0)) AS avg_cost
-            FROM node_runs
-            WHERE workflow = ? AND list_contains(?, node) AND node_type = 'llm'
+            FROM node_runs SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS node) USING (node)
+            WHERE workflow = ? AND node_type = 'llm'
               AND status = 'success' AND NOT cache_hit AND request_hash IS NOT NULL AND {kind}
             GROUP BY node, request_hash
         )
         GROUP BY node
         """,
-        [workflow, nodes, *params],
+        [nodes, workflow, *params],
     )
     return {
         node: (int(calls), int(repeats), float(cost or 0)) for node, calls, repeats, cost in rows
@@ -398,25 +400,30 @@ def _recommend(
 def _parallelism(
     definition: Workflow, graph: Graph, durations: dict[str, float], result: Profile
 ) -> list[str]:
-    """Edges whose target never reads its source: dropping them may shorten the run."""
+    """Edges whose target never reads its source: dropping them may shorten the run.
+
+    Only an edge on the critical path can shorten it (any other leaves that path whole), so
+    only those are tried, each by recomputing the critical path without it, and at most
+    EDGES_TRIED of them: every try costs a pass over the whole graph.
+    """
     advice = []
-    for child, parents in graph.parents.items():
-        node = definition.nodes[child]
-        read = _reads(definition, node)
-        for parent in parents:
-            if parent in read:
-                continue
-            pairs = [
-                (p, c) for c, ps in graph.parents.items() for p in ps if (p, c) != (parent, child)
-            ]
-            trimmed = Graph.build(list(graph.order), pairs)
-            saved = result.critical_path_ms - critical_path(trimmed, durations).length_ms
-            if saved > 0:
-                advice.append(
-                    f"Parallelism: {child} does not read {parent}'s output, yet the edge "
-                    f"{parent} -> {child} makes it wait; without it the run could be "
-                    f"{count(saved)}ms shorter"
-                )
+    path = result.critical_path
+    tried = 0
+    for parent, child in itertools.pairwise(path):
+        if tried == EDGES_TRIED:
+            break
+        if parent in _reads(definition, definition.nodes[child]):
+            continue
+        tried += 1
+        pairs = [(p, c) for c, ps in graph.parents.items() for p in ps if (p, c) != (parent, child)]
+        trimmed = Graph.build(list(graph.order), pairs)
+        saved = result.critical_path_ms - critical_path(trimmed, durations).length_ms
+        if saved > 0:
+            advice.append(
+                f"Parallelism: {child} does not read {parent}'s output, yet the edge "
+                f"{parent} -> {child} makes it wait; without it the run could be "
+                f"{count(saved)}ms shorter"
+            )
     return advice
 
 

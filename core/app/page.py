@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.app.access import require_token
 from core.resources import EXAMPLE_WORKFLOWS
 from core.settings import WORKFLOWS_DIR, data_home
 from core.telemetry import get_store
@@ -18,6 +19,7 @@ _TOGGLE = "simulate_toggle"
 
 def setup(title: str, icon: str = "🧭") -> None:
     st.set_page_config(page_title=f"{title} · configurable-agents", page_icon=icon, layout="wide")
+    require_token()
     if SIMULATE_STATE not in st.session_state:
         st.session_state[SIMULATE_STATE] = not any(os.environ.get(k) for k in PROVIDER_KEYS)
     with st.sidebar:

@@ -42,9 +42,6 @@ def command(args: argparse.Namespace) -> int:
         print(f"error: memory {args.action} needs --namespace NS", file=sys.stderr)
         return 2
     if args.action == "get":
-        if not args.key:
-            print("error: memory get needs a KEY", file=sys.stderr)
-            return 2
         values = store.snapshot(namespace)
         if args.key not in values:
             print(f"error: no key {args.key!r} in namespace {namespace!r}", file=sys.stderr)

@@ -8,6 +8,7 @@ this module pulls in neither LiteLLM, DuckDB nor the engine.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,10 +20,13 @@ from core.cli import (
     memory_command,
     report_commands,
     run_command,
+    sandbox_command,
     schema_command,
     validate_command,
 )
-from core.cli.exit_codes import EXIT_CANCELLED
+from core.cli.exit_codes import EXIT_CANCELLED, EXIT_FAILED
+from core.cli.pipe_guard import guard_stdout
+from core.settings import DEBUG_VARIABLE
 
 
 def _simulated_option(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     app = commands.add_parser("app", help="start the Streamlit app")
     app.add_argument("--port", type=int, default=8501)
     app.add_argument(
+        "--host",
+        default=app_command.DEFAULT_HOST,
+        help="address to listen on (127.0.0.1); any other needs the access token printed at start",
+    )
+    app.add_argument(
         "--no-demo", action="store_true", help="do not seed demo history into an empty database"
     )
     app.set_defaults(handler=app_command.command)
@@ -200,11 +209,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=demo_command.command)
 
     memory = commands.add_parser("memory", help="list, read or clear a memory namespace")
-    memory.add_argument("action", choices=("list", "get", "clear"))
-    memory.add_argument("key", nargs="?", help="the key to get (with get)")
-    memory.add_argument("--namespace", "-n", metavar="NS", help="namespace (default: all, list)")
-    memory.add_argument("--json", action="store_true", help="print values as JSON")
-    memory.set_defaults(handler=memory_command.command)
+    # One subcommand each, so that options and the key may come in any order.
+    actions = memory.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, about in (
+        ("list", "keys and values (every namespace unless --namespace)"),
+        ("get", "one key's value"),
+        ("clear", "remove every key of a namespace"),
+    ):
+        sub = actions.add_parser(action, help=about)
+        if action == "get":
+            sub.add_argument("key", metavar="KEY", help="the key to read")
+        sub.add_argument("--namespace", "-n", metavar="NS", help="the namespace")
+        if action != "clear":
+            sub.add_argument("--json", action="store_true", help="print values as JSON")
+        sub.set_defaults(handler=memory_command.command)
+
+    sandbox = commands.add_parser("sandbox", help="look after code-node sandboxes")
+    sandbox_actions = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reap = sandbox_actions.add_parser(
+        "reap", help="remove sandboxes (processes, Docker containers) no running engine owns"
+    )
+    reap.set_defaults(handler=sandbox_command.command)
 
     schema = commands.add_parser(
         "schema", help="write the workflow JSON Schema (for editor completion and checks)"
@@ -273,6 +298,7 @@ def _experiment_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    guard_stdout()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -280,3 +306,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_CANCELLED
+    except Exception as exc:
+        # The last resort: whatever a handler did not foresee (a full disk, a folder that
+        # vanished) is one line, never a traceback; DEBUG_VARIABLE shows the traceback.
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        print(f"error: {describe(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def describe(exc: Exception) -> str:
+    """One line about an error no handler caught."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        f"{type(exc).__name__}{': ' + text if text else ''} (an unexpected error: set "
+        f"{DEBUG_VARIABLE}=1 to see where it happened)"
+    )

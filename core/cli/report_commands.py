@@ -1,8 +1,9 @@
 """The report commands: profile-report, cost-report, reprice and check.
 
 Each asks core.analytics for its report and prints it in the chosen format. They share one
-way of failing: a telemetry database that other processes keep locked is exit 1 (a gate
-that could not look must not pass), a wrong argument is exit 2, both on stderr.
+way of failing: a telemetry database that other processes keep locked, or that cannot be
+read, is exit 1 (a gate that could not look must not pass), a wrong argument is exit 2, both
+on stderr.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from core.cli.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 
 
 def _report(name: str, build: Callable[[], Any], show: Callable[[Any], int]) -> int:
+    import duckdb
+
     from core.analytics.profile import NothingToProfile, ProfileError
     from core.analytics.reprice import RepriceError
-    from core.telemetry import TelemetryBusy
+    from core.telemetry import TelemetryBusy, TelemetryUnavailable
 
     try:
         report = build()
@@ -27,8 +30,12 @@ def _report(name: str, build: Callable[[], Any], show: Callable[[Any], int]) -> 
     except (ProfileError, RepriceError) as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    except TelemetryBusy as exc:
+    except (TelemetryBusy, TelemetryUnavailable) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except duckdb.Error as exc:  # a damaged file can open and fail on the first read
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"{name}: the telemetry database cannot be read ({first})", file=sys.stderr)
         return EXIT_FAILED
     return show(report)
 

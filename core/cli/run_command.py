@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from core.cli.exit_codes import EXIT_BUDGET, EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from core.errors import InputError, ProviderConfigError, WorkflowError
 from core.formatting import money
-from core.settings import data_home, profiling_enabled
+from core.input_files import MAX_INPUTS_BYTES, UnreadableFile, read_text
+from core.settings import HOME_VARIABLE, data_home, profiling_enabled
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,6 +23,9 @@ if TYPE_CHECKING:
 
     from core.engine import RunResult
     from core.workflow import Workflow
+
+CANCEL_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+FLUSH_BUDGET = 1.0  # seconds the command waits for a busy telemetry database
 
 _EXIT_BY_STATUS = {
     "success": EXIT_OK,
@@ -41,19 +48,29 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
 def _gather_inputs(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if args.inputs_file:
+        where = args.inputs_file
         try:
-            loaded = json.loads(Path(args.inputs_file).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"cannot read {args.inputs_file}: {exc.strerror}") from None
+            loaded = json.loads(read_text(where, MAX_INPUTS_BYTES, "inputs"))
+        except UnreadableFile as exc:
+            raise InputError(f"{where}:{exc.line}:{exc.column}: {exc}") from None
         except json.JSONDecodeError as exc:
             raise InputError(
-                f"{args.inputs_file}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+                f"{where}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
             ) from None
+        except RecursionError:
+            raise InputError(f"{where}: nested too deeply to be inputs") from None
         if not isinstance(loaded, dict):
-            raise InputError(f"{args.inputs_file} must hold a JSON object of inputs")
+            raise InputError(f"{where} must hold a JSON object of inputs")
         values.update(loaded)
     values.update(_pairs(args.input, "--input"))
     return values
+
+
+def _unwritable(home: Path) -> str | None:
+    """Why a run could not record anything in the data folder, or None."""
+    if not os.access(home, os.W_OK):
+        return f"the data folder {home} is not writable"
+    return None
 
 
 def command(args: argparse.Namespace) -> int:
@@ -68,6 +85,7 @@ def command(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem.format(args.file), file=sys.stderr)
         return EXIT_INVALID
+    home = data_home()
     try:
         inputs = _gather_inputs(args)
         tags = _pairs(args.tag, "--tag")
@@ -75,6 +93,14 @@ def command(args: argparse.Namespace) -> int:
             _print_estimate(workflow, inputs, args)
             if args.dry_run:
                 return EXIT_OK
+        problem = _unwritable(home)
+        if problem:
+            print(
+                f"error: {problem}: a run would leave no telemetry; set {HOME_VARIABLE} to a "
+                "writable folder",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         result = _run_with_progress(workflow, inputs, tags, args, err)
     except InputError as exc:
         for problem in exc.problems:
@@ -84,17 +110,29 @@ def command(args: argparse.Namespace) -> int:
     except ProviderConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("cancelled: finished nodes are kept in telemetry", file=sys.stderr)
         return EXIT_CANCELLED
     finally:
-        from core.telemetry import get_store
-
-        get_store(data_home()).flush(timeout=10)
+        _flush_telemetry(home)
     _print_result(result, args)
     if profiling_enabled():
         Console(stderr=args.json).print(node_table(result))
     return _EXIT_BY_STATUS.get(result.status, EXIT_FAILED)
+
+
+def _flush_telemetry(home: Path) -> None:
+    """Loads the run's events if the database lets us within a second or two; otherwise
+    they wait in the spool for the next command, and the user is told so, once."""
+    from core.telemetry import get_store
+
+    store = get_store(home)
+    if not store.flush(timeout=FLUSH_BUDGET) and not store.dropped_events:
+        print(
+            f"note: telemetry database busy or unusable: this run's events wait in "
+            f"{store.spool} and load with a later command",
+            file=sys.stderr,
+        )
 
 
 def _print_estimate(workflow: Workflow, inputs: dict[str, Any], args: argparse.Namespace) -> None:
@@ -121,8 +159,6 @@ def _run_with_progress(
     args: argparse.Namespace,
     err: Console,
 ) -> RunResult:
-    import asyncio
-
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -151,9 +187,16 @@ def _run_with_progress(
         elif kind == "node_finished":
             progress.advance(task)
 
-    with progress:
-        return asyncio.run(
-            arun_workflow(
+    async def cancellable() -> RunResult:
+        """The run, cancelled by SIGTERM or SIGHUP as by Ctrl-C: status `cancelled`, the
+        nodes that finished recorded."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for signum in CANCEL_SIGNALS:
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            return await arun_workflow(
                 workflow,
                 inputs,
                 simulate=args.simulate,
@@ -162,7 +205,12 @@ def _run_with_progress(
                 on_event=on_event,
                 inputs_from_text=True,
             )
-        )
+        finally:
+            for signum in CANCEL_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+    with progress:
+        return asyncio.run(cancellable())
 
 
 def _print_result(result: RunResult, args: argparse.Namespace) -> None:

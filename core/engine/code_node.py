@@ -41,13 +41,16 @@ async def run_code_node(
     inputs: dict[str, Any],
     outputs: dict[str, Any],
     memory: MemoryStore,
+    private: tuple[str, ...] = (),
 ) -> NodeResult:
+    """`private`: host folders the code must not see (the data folder); its own namespace's
+    memory reaches it only through the job."""
     started = datetime.now(UTC)
     clock = time.perf_counter()
     namespace = memory_namespace(workflow, node)
     before = memory.snapshot(namespace) if namespace else None
     upstream = {
-        name: outputs[name] for name in workflow.graph.ancestors[node.name] if name in outputs
+        name: outputs[name] for name in workflow.graph.ancestors_of(node.name) if name in outputs
     }
     job = Job(
         code=node.code,
@@ -55,6 +58,7 @@ async def run_code_node(
         nodes=upstream,
         memory=dict(before) if before is not None else None,
         limits=Limits.from_settings(node.sandbox, node.timeout),
+        private=private,
     )
     try:
         outcome = await sandbox_for(node.sandbox).run(job)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.catalog.key_variables import redact, secret_values
 from core.catalog.litellm_runtime import loaded as litellm_loaded
 from core.catalog.litellm_runtime import warm as warm_litellm
 from core.catalog.model_names import SIMULATED
@@ -89,6 +90,8 @@ class _Run:
             shared_budget=shared_budget,
         )
         self.memory = memory_store(home)
+        # Values of key variables, so an error echoing one is stored and shown redacted.
+        self.secrets = secret_values(workflow.key_variables)
         self.outputs: dict[str, Any] = {}
         self.results: dict[str, NodeResult] = {}
         self.memory_read: dict[str, dict[str, Any]] = {}  # per LLM node, for exported content
@@ -203,7 +206,12 @@ class _Run:
                 async with self.llm.semaphore:
                     queued = (time.perf_counter() - waited) * 1000
                     result = await run_code_node(
-                        self.workflow, node, self.inputs, self.outputs, self.memory
+                        self.workflow,
+                        node,
+                        self.inputs,
+                        self.outputs,
+                        self.memory,
+                        private=(str(self.store.home),),
                     )
                 result.queue_ms = queued
         except asyncio.CancelledError:
@@ -243,6 +251,8 @@ class _Run:
         )
 
     def _record(self, result: NodeResult) -> None:
+        if result.error and self.secrets:
+            result.error = redact(result.error, self.secrets)
         self.results[result.name] = result
         self.store.node_finished(
             node_row(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +21,9 @@ class Job:
     nodes: dict[str, Any]
     memory: dict[str, Any] | None  # None: the node has no memory, the code sees no `memory`
     limits: Limits
+    # Host folders the code must not see at all (the data folder: telemetry, cache, every
+    # namespace's memory); the process sandbox mounts an empty folder over each.
+    private: tuple[str, ...] = ()
 
 
 @dataclass
@@ -49,36 +50,29 @@ class Sandbox(Protocol):
     async def run(self, job: Job) -> Outcome: ...
 
 
-def write_payload(workdir: Path, job: Job) -> None:
-    payload = {
-        "code": job.code,
-        "inputs": job.inputs,
-        "nodes": job.nodes,
-        "memory": job.memory,
-        "stdout_keep": STDOUT_KEEP_BYTES,
-        "max_result_bytes": MAX_RESULT_BYTES,
-    }
-    (workdir / "payload.json").write_text(json.dumps(payload), encoding="utf-8")
+def payload(job: Job, drop_to: tuple[int, int] | None = None) -> bytes:
+    """What the runner reads: one JSON document (no raw newline inside). `drop_to` (uid,
+    gid) is for a runner started as root to guard the network: it becomes that user before
+    the code runs."""
+    return json.dumps(
+        {
+            "code": job.code,
+            "inputs": job.inputs,
+            "nodes": job.nodes,
+            "memory": job.memory,
+            "stdout_keep": STDOUT_KEEP_BYTES,
+            "max_result_bytes": MAX_RESULT_BYTES,
+            "drop_to": drop_to,
+        }
+    ).encode()
 
 
-def _read_regular_file(path: Path) -> bytes:
-    """The file's bytes, refusing symlinks and special files: the sandboxed code owns the
-    working directory and could point result.json at a host file only we may read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+def parse_report(data: bytes) -> Outcome | None:
+    """The runner's report, or None when it never wrote a whole one (killed, out of memory,
+    or the code wrote over it)."""
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path.name} is not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(MAX_REPORT_BYTES)
-    finally:
-        os.close(fd)
-
-
-def read_outcome(workdir: Path) -> Outcome | None:
-    """The runner's report, or None when it never wrote one (killed, out of memory…)."""
-    try:
-        report = json.loads(_read_regular_file(workdir / "result.json"))
-    except (OSError, ValueError):
+        report = json.loads(data)
+    except ValueError:
         return None
     if not isinstance(report, dict):
         return None

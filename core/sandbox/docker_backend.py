@@ -2,10 +2,15 @@
 
 The container gets no network (unless the node allows it), a read-only root file system, no
 capabilities, an unprivileged user, cgroup limits on memory (no swap beyond it), CPUs and
-processes, and only a minimal PATH/LANG as its environment, so API keys never reach it. The
-node's payload travels in a host temp dir bind-mounted at /work, where the runner also writes
-its result. The `docker` package is imported only when a node asks for this backend, so the
-engine runs without it. Images are never pulled: a missing one is an error naming the fix.
+processes, and only a minimal PATH/LANG as its environment, so API keys never reach it. Its
+working directory /work (and /tmp) is a tmpfs of the preset's disk size; the payload comes in
+as one read-only file, the report goes out on the container's stdout. The `docker` package is
+imported only when a node asks for this backend, so the engine runs without it. Images are
+never pulled: a missing one is an error naming the fix.
+
+A container outlives an engine that is killed: each is labelled with its engine and deadline,
+and the next engine to use Docker (or `configurable-agents sandbox reap`) removes those whose
+engine is gone or whose deadline has passed.
 """
 
 from __future__ import annotations
@@ -13,17 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core.sandbox.base import RUNNER, Job, Outcome, SandboxUnavailable, read_outcome, write_payload
+from core.sandbox.base import RUNNER, Job, Outcome, SandboxUnavailable, parse_report, payload
 from core.sandbox.limits import Limits
+from core.sandbox.ownership import engine_alive, engine_id, state_dir
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -32,13 +38,20 @@ if TYPE_CHECKING:
 IMAGE_ENV = "CONFIGURABLE_AGENTS_SANDBOX_IMAGE"
 DEFAULT_IMAGE = "python:3.11-slim"
 LABEL = "configurable-agents.sandbox"  # on every container, so leftovers can be found
+ENGINE_LABEL = "configurable-agents.engine"  # host:pid:start-time of the engine that made it
+DEADLINE_LABEL = "configurable-agents.deadline"  # epoch seconds after which it is garbage
+DEADLINE_GRACE = 60  # seconds past a node's timeout before its container counts as left over
+UNLABELLED_AGE = 900  # seconds after which a container of an older version counts too
 NOBODY = 65534  # uid and gid of `nobody` in Debian-based images
 WORKDIR = "/work"
 RUNNER_PATH = "/sandbox/runner.py"
+PAYLOAD_PATH = "/sandbox/payload.json"
 ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-TMPFS = {"/tmp": "size=64m,mode=1777"}
-LOG_MAX_SIZE = "1m"  # output written straight to fd 1/2 bypasses the runner's cap
+LOG_MAX_SIZE = "16m"  # the report (stdout) and the runner's own errors (stderr)
 LOG_TAIL_CHARS = 2_000
+# With `network: true` the runner starts as root with these, refuses link-local addresses
+# (cloud metadata), then drops to the unprivileged user and every capability.
+NETWORK_CAPS = ["NET_ADMIN", "SETUID", "SETGID"]
 OOM_EXIT = 137  # 128 + SIGKILL
 # Containers in flight at once per process. Each holds a thread and a pooled connection while
 # it waits, so neither may be the bottleneck: asyncio's default executor has only a few
@@ -77,6 +90,8 @@ def _daemon() -> tuple[DockerClient, int]:
     with _clients_lock:
         if key not in _clients:
             _clients[key] = _connect()
+            # The first use in a process clears what killed engines left running.
+            reap(_clients[key][0])
         return _clients[key]
 
 
@@ -97,23 +112,29 @@ def _connect() -> tuple[DockerClient, int]:
 
 
 def container_config(
-    job: Job, image: str, workdir: Path, name: str, host_cpus: int
+    job: Job, image: str, payload_file: Path, name: str, host_cpus: int
 ) -> dict[str, Any]:
     """Arguments for `containers.create`: every limit and isolation setting in one place."""
     from docker.types import LogConfig, Ulimit
 
     limits = job.limits
     file_bytes = limits.max_file_mb * 2**20
-    return {
+    tmpfs = f"size={limits.disk_mb}m,mode=1777,nosuid,nodev"
+    config = {
         "image": image,
-        "command": ["python3", "-I", "-S", RUNNER_PATH, WORKDIR],
+        # The runner goes to WORKDIR itself: as Docker's working_dir, the tmpfs would lose
+        # its mode (Docker 20.10 creates the directory 0755 over it).
+        "command": ["python3", "-I", "-S", RUNNER_PATH, PAYLOAD_PATH, WORKDIR],
         "name": name,
-        "labels": {LABEL: "1"},
+        "labels": {
+            LABEL: "1",
+            ENGINE_LABEL: engine_id(),
+            DEADLINE_LABEL: str(int(time.time() + limits.timeout + DEADLINE_GRACE)),
+        },
         "user": _container_user(),
         "environment": ENVIRONMENT,
-        "working_dir": WORKDIR,
         "volumes": {
-            str(workdir): {"bind": WORKDIR, "mode": "rw"},
+            str(payload_file): {"bind": PAYLOAD_PATH, "mode": "ro"},
             str(RUNNER): {"bind": RUNNER_PATH, "mode": "ro"},
         },
         "network_mode": "bridge" if limits.network else "none",
@@ -121,13 +142,13 @@ def container_config(
         "memswap_limit": f"{limits.memory_mb}m",
         "nano_cpus": int(min(limits.cpus, host_cpus) * 1e9),
         "pids_limit": limits.max_processes,
-        # The working dir is on the host's disk: cap each file the code writes there.
         "ulimits": [
             Ulimit(name="fsize", soft=file_bytes, hard=file_bytes),
             Ulimit(name="core", soft=0, hard=0),
         ],
         "read_only": True,
-        "tmpfs": TMPFS,
+        # The working directory and /tmp hold at most the preset's disk size each.
+        "tmpfs": {WORKDIR: tmpfs, "/tmp": tmpfs},
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "stdin_open": False,
@@ -136,6 +157,20 @@ def container_config(
             type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": "1"}
         ),
     }
+    if limits.network:
+        # No IPv6: the link-local guard below covers IPv4, where the metadata services are.
+        config["sysctls"] = {"net.ipv6.conf.all.disable_ipv6": "1"}
+        config["cap_add"] = NETWORK_CAPS
+        config["user"] = "0:0"
+    return config
+
+
+def _payload(job: Job) -> bytes:
+    """The payload, telling a networked runner which user to become once its guard is up."""
+    if not job.limits.network:
+        return payload(job)
+    uid, gid = (int(part) for part in _container_user().split(":"))
+    return payload(job, drop_to=(uid, gid))
 
 
 async def _in_thread(function: Callable[..., T], *args: Any) -> T:
@@ -148,18 +183,18 @@ class DockerSandbox:
 
     async def run(self, job: Job) -> Outcome:
         client, host_cpus = await _in_thread(_daemon)
-        outer = Path(tempfile.mkdtemp(prefix="ca-docker-"))
         name = f"configurable-agents-sandbox-{uuid.uuid4().hex[:12]}"
+        payload_file = _payloads() / f"{name}.json"
         cancelled = threading.Event()
         try:
             return await _in_thread(
-                self._run_blocking, client, host_cpus, job, outer, name, cancelled
+                self._run_blocking, client, host_cpus, job, payload_file, name, cancelled
             )
         except asyncio.CancelledError:
             # The thread cannot be interrupted and would wait out the node's timeout: keep it
             # from starting the container, or remove (so kill) the running one now.
             cancelled.set()
-            await _in_thread(_clean_up, client, name, outer)
+            await _in_thread(_clean_up, client, name, payload_file)
             raise
 
     def _run_blocking(
@@ -167,20 +202,18 @@ class DockerSandbox:
         client: DockerClient,
         host_cpus: int,
         job: Job,
-        outer: Path,
+        payload_file: Path,
         name: str,
         cancelled: threading.Event,
     ) -> Outcome:
         import docker
         import requests
 
-        workdir = outer / "work"
         try:
-            workdir.mkdir()
-            write_payload(workdir, job)
-            _hand_over(workdir)
+            payload_file.write_bytes(_payload(job))
+            payload_file.chmod(0o644)  # the container's unprivileged user reads it
             container = client.containers.create(
-                **container_config(job, self.image, workdir, name, host_cpus)
+                **container_config(job, self.image, payload_file, name, host_cpus)
             )
             if cancelled.is_set():
                 return Outcome(False, "killed", error="cancelled before it started")
@@ -188,7 +221,8 @@ class DockerSandbox:
             if _timed_out(container, job.limits.timeout):
                 # Removing the container, which always comes next, kills it.
                 return Outcome(False, "timeout", error=f"timed out after {job.limits.timeout:g}s")
-            return read_outcome(workdir) or _without_result(container, job.limits)
+            report = container.logs(stdout=True, stderr=False)
+            return parse_report(report) or _without_result(container, job.limits)
         except docker.errors.ImageNotFound as exc:
             raise SandboxUnavailable(
                 f"image {self.image} not found locally: docker pull {self.image}, or build one "
@@ -201,7 +235,14 @@ class DockerSandbox:
         except requests.exceptions.ConnectionError as exc:
             raise _unreachable(exc) from exc
         finally:
-            _clean_up(client, name, outer)
+            _clean_up(client, name, payload_file)
+
+
+def _payloads() -> Path:
+    """Where payload files wait for their container: a folder only this user can read."""
+    folder = state_dir() / "docker"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 def _engine_is_root() -> bool:
@@ -215,13 +256,6 @@ def _container_user() -> str:
     if _engine_is_root() or not hasattr(os, "geteuid"):
         return f"{NOBODY}:{NOBODY}"
     return f"{os.geteuid()}:{os.getegid()}"
-
-
-def _hand_over(workdir: Path) -> None:
-    """Lets `nobody` read the payload and write its result, when the engine is root."""
-    if _engine_is_root():
-        for path in (workdir, workdir / "payload.json"):
-            os.chown(path, NOBODY, NOBODY)
 
 
 def _timed_out(container: Container, timeout: float) -> bool:
@@ -267,13 +301,60 @@ def _without_result(container: Container, limits: Limits) -> Outcome:
     )
 
 
-def _clean_up(client: DockerClient, name: str, outer: Path) -> None:
+def _clean_up(client: DockerClient, name: str, payload_file: Path) -> None:
     import docker
     import requests
 
     # Not created, or the daemon went away: then there is nothing we could remove, and a
-    # failed clean-up must not hide the node's outcome. `docker container prune --filter
-    # label=configurable-agents.sandbox` finds anything left.
+    # failed clean-up must not hide the node's outcome; `sandbox reap` finds anything left.
     with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
         client.api.remove_container(name, force=True)
-    shutil.rmtree(outer, ignore_errors=True)
+    payload_file.unlink(missing_ok=True)
+
+
+def connect_and_reap() -> int:
+    """`reap` on the daemon this process would use; SandboxUnavailable when there is none."""
+    client, _ = _connect()
+    return reap(client)
+
+
+def reap(client: DockerClient) -> int:
+    """Removes the sandbox containers no engine will come back for (their engine is gone,
+    their deadline passed), and payload files without a container; returns how many
+    containers went."""
+    import docker
+    import requests
+
+    now = time.time()
+    removed = 0
+    try:
+        containers = client.containers.list(all=True, filters={"label": LABEL})
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return 0
+    names = set()
+    for container in containers:
+        names.add(container.name)
+        if not _left_over(container.labels, container.attrs.get("Created", ""), now):
+            continue
+        with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+            container.remove(force=True)
+            removed += 1
+            names.discard(container.name)
+    for path in _payloads().glob("*.json"):
+        with contextlib.suppress(OSError):
+            if path.stem not in names and now - path.stat().st_mtime > DEADLINE_GRACE:
+                path.unlink()
+    return removed
+
+
+def _left_over(labels: dict[str, str], created: str, now: float) -> bool:
+    deadline = labels.get(DEADLINE_LABEL)
+    if deadline is not None:
+        engine = labels.get(ENGINE_LABEL, "")
+        return now > float(deadline) or engine_alive(engine) is False
+    # Made by a version that set no deadline: garbage once no node could still be running.
+    try:
+        made = datetime.fromisoformat(created[:19] + "+00:00").timestamp()
+    except ValueError:
+        return False
+    return now - made > UNLABELLED_AGE

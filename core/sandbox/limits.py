@@ -8,6 +8,7 @@ from core.workflow.models import RESOURCE_PRESETS, SandboxSettings
 
 MAX_PROCESSES = 16  # threads and child processes together; enough for real work, not a bomb
 MAX_FILE_MB = 64  # largest file the code may write in its working directory
+DISK_MB = 256  # all it may write there (a tmpfs of this size), unless its preset says more
 MAX_RESULT_BYTES = 1_000_000
 STDOUT_KEEP_BYTES = 10_000  # what telemetry keeps of a node's printed output
 
@@ -20,6 +21,7 @@ class Limits:
     network: bool
     max_processes: int = MAX_PROCESSES
     max_file_mb: int = MAX_FILE_MB
+    disk_mb: int = DISK_MB
 
     @classmethod
     def from_settings(cls, settings: SandboxSettings, node_timeout: float | None) -> Limits:
@@ -31,4 +33,5 @@ class Limits:
             memory_mb=int(preset["memory_mb"]),
             timeout=float(timeout),
             network=settings.network,
+            disk_mb=int(preset["disk_mb"]),
         )

@@ -1,17 +1,25 @@
-"""Runs one code node inside the sandbox: `python3 -I -S runner.py WORKDIR`.
+"""Runs one code node inside the sandbox: `python3 -I -S runner.py PAYLOAD [WORKDIR]` (`-`
+for the payload on stdin).
 
 This file is executed by the sandbox's own interpreter (the host's Python for the process
 backend, the image's for Docker), so it uses only the standard library and imports nothing
-from the project. It reads `payload.json` (code, inputs, upstream outputs, memory) from the
-working directory, runs the code with those names in scope, and writes `result.json`: the
-`result` value, or the error with its line inside the code block, what the code printed
-(capped, so printing 100 MB costs no memory), and its own CPU time and peak memory.
+from the project. It reads the payload (code, inputs, upstream outputs, memory), runs the
+code with those names in scope in its working directory, and writes its report to standard
+output: the `result` value, or the error with its line inside the code block, what the code
+printed (capped, so printing 100 MB costs no memory), and its own CPU time and peak memory.
+
+The report leaves through a copy of standard output kept aside before the code starts; the
+code's own descriptors 0-2 point at /dev/null, so nothing it writes can pass for the report
+(short of hunting for the copy, which only spoils its own result). Nothing is written to a
+file the host reads, so the working directory can be a private tmpfs that dies with the run.
 """
 
 import io
 import json
 import os
 import resource
+import socket
+import struct
 import sys
 import traceback
 
@@ -120,21 +128,60 @@ def _failure(error: BaseException) -> dict:
     }
 
 
+def refuse_link_local() -> None:
+    """Adds a `prohibit` route for 169.254.0.0/16 (RTM_NEWROUTE over netlink: the image may
+    have no `ip`), so connecting to a cloud's metadata service fails at once. Needs root."""
+    rtm_newroute, flags = 24, 0x1 | 0x4 | 0x200 | 0x400  # REQUEST | ACK | EXCL | CREATE
+    table_main, protocol_boot, scope_universe, type_prohibit, rta_dst = 254, 3, 0, 8, 1
+    route = struct.pack(
+        "BBBBBBBBI", socket.AF_INET, 16, 0, 0, table_main, protocol_boot, scope_universe,
+        type_prohibit, 0,
+    )  # fmt: skip
+    destination = socket.inet_aton("169.254.0.0")
+    body = route + struct.pack("HH", 4 + len(destination), rta_dst) + destination
+    message = struct.pack("IHHII", 16 + len(body), rtm_newroute, flags, 1, 0) + body
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as link:
+        link.bind((0, 0))
+        link.send(message)
+        reply = link.recv(4096)
+    if struct.unpack_from("H", reply, 4)[0] == 2:  # NLMSG_ERROR: 0 is the acknowledgement
+        code = struct.unpack_from("i", reply, 16)[0]
+        if code:
+            raise OSError(-code, os.strerror(-code))
+
+
+def become(uid: int, gid: int) -> None:
+    """From root to the unprivileged user: every capability goes with it."""
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
 def main() -> None:
-    workdir = sys.argv[1]
-    with open(os.path.join(workdir, "payload.json"), encoding="utf-8") as handle:
-        payload = json.load(handle)
-    os.remove(os.path.join(workdir, "payload.json"))
+    source = sys.argv[1]
+    if source == "-":
+        payload = json.load(sys.stdin)
+    else:
+        with open(source, encoding="utf-8") as handle:
+            payload = json.load(handle)
+    if payload.get("drop_to"):
+        refuse_link_local()
+        become(*payload["drop_to"])
+    if len(sys.argv) > 2:
+        os.chdir(sys.argv[2])
+    report = os.dup(1)
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(quiet, fd)
     me = os.getpid()
     outcome = run(payload)
     if os.getpid() != me:
         # A process the code forked got here too: only the runner itself reports, or the
-        # children's reports would overwrite (and could interleave with) the real one.
+        # children's reports would interleave with the real one.
         os._exit(0)
-    temporary = os.path.join(workdir, ".result.json")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(outcome, handle)
-    os.replace(temporary, os.path.join(workdir, "result.json"))
+    data = json.dumps(outcome).encode()
+    while data:
+        data = data[os.write(report, data) :]
 
 
 if __name__ == "__main__":

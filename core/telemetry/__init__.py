@@ -7,7 +7,7 @@ May import: the base modules only. All access to the database goes through a sto
 (`get_store(home)`), which also keeps this process's own connections from colliding.
 """
 
-from core.telemetry.store import TelemetryBusy, TelemetryStore, get_store
+from core.telemetry.store import TelemetryBusy, TelemetryStore, TelemetryUnavailable, get_store
 from core.telemetry.tables import INTERRUPTED_ERROR, NODE_RUNS_COLUMNS, RUNS_COLUMNS
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "RUNS_COLUMNS",
     "TelemetryBusy",
     "TelemetryStore",
+    "TelemetryUnavailable",
     "get_store",
 ]

@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from core.telemetry.quarantine import QUARANTINE_DIR
+
 OWNER_LOCK = "owner.lock"
 SEGMENT_GLOB = "*.jsonl"
 # A directory is created under this prefix and renamed once its lock is held, so nobody can
@@ -28,6 +30,13 @@ STARTING_GRACE = 60.0
 _SEGMENT_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 
 
+# A text field longer than this is cut, with a marker saying how much went, before it reaches
+# the spool: a 40 MB input must not make a 40 MB line (and a 40 MB cell in `runs.inputs`).
+# A workflow's source is kept whole: the workflow file limit already bounds it.
+MAX_FIELD_CHARS = 65_536
+_WHOLE_FIELDS = frozenset({"source"})
+
+
 def _jsonable(value: Any) -> Any:
     """Fallback for types orjson does not know (datetimes, dates and times it writes itself)."""
     return str(value)
@@ -35,8 +44,23 @@ def _jsonable(value: Any) -> Any:
 
 def encode(event: dict) -> bytes:
     """One spool line. orjson is ~10x faster than the json module here, and this runs once
-    per node on the engine's hot path."""
-    return orjson.dumps(event, default=_jsonable, option=orjson.OPT_APPEND_NEWLINE)
+    per node on the engine's hot path, so fields are measured only when the whole line is
+    longer than one field may be."""
+    line = orjson.dumps(event, default=_jsonable, option=orjson.OPT_APPEND_NEWLINE)
+    if len(line) <= MAX_FIELD_CHARS:
+        return line
+    return orjson.dumps(
+        {key: _cut(key, value) for key, value in event.items()},
+        default=_jsonable,
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
+
+
+def _cut(key: str, value: Any) -> Any:
+    if key in _WHOLE_FIELDS or not isinstance(value, str) or len(value) <= MAX_FIELD_CHARS:
+        return value
+    cut = len(value) - MAX_FIELD_CHARS
+    return f"{value[:MAX_FIELD_CHARS]}… [truncated: {cut:,} more characters]"
 
 
 def segments(directory: Path) -> list[Path]:
@@ -48,7 +72,11 @@ def segments(directory: Path) -> list[Path]:
 
 def count_segments(spool: Path) -> int:
     try:
-        return sum(len(segments(Path(e.path))) for e in os.scandir(spool) if e.is_dir())
+        return sum(
+            len(segments(Path(e.path)))
+            for e in os.scandir(spool)
+            if e.is_dir() and e.name != QUARANTINE_DIR
+        )
     except FileNotFoundError:
         return 0
 
@@ -57,7 +85,7 @@ def _try_lock(directory: Path) -> int | None:
     """The fd holding `directory`'s owner lock, or None while its owner is alive."""
     try:
         fd = os.open(directory / OWNER_LOCK, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
+    except OSError:  # gone, or a folder we cannot write: either way not ours to take over
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -185,7 +213,7 @@ def claim_orphans(spool: Path, own_id: str) -> list[Orphan]:
     orphans = []
     for entry in entries:
         directory = Path(entry.path)
-        if not entry.is_dir() or entry.name == own_id:
+        if not entry.is_dir(follow_symlinks=False) or entry.name in (own_id, QUARANTINE_DIR):
             continue
         if entry.name.startswith(STARTING_PREFIX):
             # Its lock file exists a moment before it is locked, so only a directory left

@@ -210,6 +210,10 @@ EXPERIMENT_INTERRUPTED = (
     "finish it with --resume"
 )
 
+# Lines longer than this make DuckDB refuse a whole file; the engine's lines stay far below
+# (core.telemetry.spool.MAX_FIELD_CHARS) and longer ones are quarantined.
+_MAX_OBJECT_BYTES = 64 * 2**20
+
 # Everything is read from the spool as text and cast in SQL: a badly typed value becomes
 # NULL instead of making the parser drop the whole event.
 _SPOOL_COLUMNS = {"event": "VARCHAR"} | {
@@ -417,10 +421,38 @@ def rebuild_rollup(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("COMMIT")
 
 
-def load(con: duckdb.DuckDBPyConnection, segments: list[Path], dead_writers: list[str]) -> None:
+def _read_spool(files: list[str]) -> tuple[str, list]:
+    """SQL reading spool files (and its parameters): every field as text, bad lines skipped."""
+    return (
+        "SELECT * FROM read_json(?, columns = ?, format = 'newline_delimited',"
+        f" ignore_errors = true, maximum_object_size = {_MAX_OBJECT_BYTES})",
+        [files, _SPOOL_COLUMNS],
+    )
+
+
+def unreadable(path: Path) -> str | None:
+    """Why DuckDB cannot read the spool file `path`, or None. In a database of its own, in
+    memory, and counting only what is about the file (its content, its type, its access):
+    running out of memory says nothing against it."""
+    sql, params = _read_spool([str(path)])
+    try:
+        with duckdb.connect(":memory:") as con:
+            con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()
+    except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def load(
+    con: duckdb.DuckDBPyConnection,
+    segments: list[Path],
+    dead_writers: list[str],
+    ids: list[str] | None = None,
+) -> None:
     """Loads `segments` not loaded before, then closes the runs `dead_writers` left open,
-    all in one transaction: either every row and the ledger entries land, or none."""
-    ids = [f"{p.parent.name}/{p.name}" for p in segments]
+    all in one transaction: either every row and the ledger entries land, or none. `ids`
+    are the segments' ledger ids when a file stands in for a segment (a salvaged copy)."""
+    ids = ids or [segment_id(p) for p in segments]
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     con.execute("BEGIN")
     done = {
@@ -431,16 +463,19 @@ def load(con: duckdb.DuckDBPyConnection, segments: list[Path], dead_writers: lis
     }
     fresh = [(p, i) for p, i in zip(segments, ids, strict=True) if i not in done]
     if fresh:
-        con.execute(
-            "CREATE TEMP TABLE spool AS SELECT * FROM read_json(?, columns = ?,"
-            " format = 'newline_delimited', ignore_errors = true)",
-            [[str(p) for p, _ in fresh], _SPOOL_COLUMNS],
-        )
-        for sql in _INGEST_SQL:
-            con.execute(sql)
+        sql, params = _read_spool([str(p) for p, _ in fresh])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE spool AS {sql}", params)
+        for statement in _INGEST_SQL:
+            con.execute(statement)
         con.execute(f"INSERT INTO {LEDGER_TABLE} SELECT unnest(?), ?", [[i for _, i in fresh], now])
+        con.execute("DROP TABLE spool")
     if dead_writers:
         params = {"error": INTERRUPTED_ERROR, "now": now, "writers": dead_writers}
         con.execute(_INTERRUPT_SQL, params)
         con.execute(_INTERRUPT_EXPERIMENTS_SQL, {**params, "error": EXPERIMENT_INTERRUPTED})
     con.execute("COMMIT")
+
+
+def segment_id(path: Path) -> str:
+    """A segment's id in the ledger: its writer's directory and its file name."""
+    return f"{path.parent.name}/{path.name}"

@@ -10,10 +10,16 @@ from pathlib import Path
 
 from core.catalog.model_names import SIMULATED
 from core.errors import Problem, WorkflowError
+from core.input_files import MAX_WORKFLOW_BYTES, UnreadableFile, read_text, size_text
 from core.workflow.graph import Graph
 from core.workflow.models import CodeNode, LLMNode, LLMSettings, SimulateSettings, WorkflowSpec
 from core.workflow.templates import Template, compile_template
-from core.workflow.validation import budget_problems, schema_problems, semantic_problems
+from core.workflow.validation import (
+    budget_problems,
+    schema_problems,
+    semantic_problems,
+    suggestion_budget,
+)
 from core.workflow.yaml_source import SourceMap, YamlSyntaxError, parse
 
 DEFAULT_PROVIDER = "openai"
@@ -110,6 +116,13 @@ class Workflow:
         return node.retries if node.retries is not None else self.spec.workflow.retries
 
     @cached_property
+    def key_variables(self) -> tuple[str, ...]:
+        """The variables the workflow's `api_key_env` settings name."""
+        return tuple(
+            sorted({llm.api_key_env for llm in self._resolved_llm.values() if llm.api_key_env})
+        )
+
+    @cached_property
     def only_simulated(self) -> bool:
         """Every LLM node names the simulated provider (checked on every run)."""
         return all(llm.provider == SIMULATED for llm in self._resolved_llm.values())
@@ -125,13 +138,11 @@ def load_workflow(source: str | os.PathLike[str], *, filename: str | None = None
     Raises WorkflowError listing every problem with its line and column.
     """
     if isinstance(source, os.PathLike) or _looks_like_path(str(source)):
-        path = Path(source)
         filename = filename or str(source)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            problem = Problem(1, 1, f"cannot read file: {exc.strerror}")
-            raise WorkflowError([problem], filename) from None
+            text = read_text(Path(source), MAX_WORKFLOW_BYTES, "workflow")
+        except UnreadableFile as exc:
+            raise WorkflowError([Problem(exc.line, exc.column, exc.message)], filename) from None
     else:
         text = str(source)
         filename = filename or "<workflow>"
@@ -139,6 +150,11 @@ def load_workflow(source: str | os.PathLike[str], *, filename: str | None = None
 
 
 def parse_workflow(text: str, filename: str = "<workflow>") -> Workflow:
+    if len(text) > MAX_WORKFLOW_BYTES // 4 and len(text.encode()) > MAX_WORKFLOW_BYTES:
+        raise WorkflowError(
+            [Problem(1, 1, f"a workflow may hold at most {size_text(MAX_WORKFLOW_BYTES)}")],
+            filename,
+        )
     try:
         data, source_map, problems = parse(text)
     except YamlSyntaxError as exc:
@@ -148,8 +164,9 @@ def parse_workflow(text: str, filename: str = "<workflow>") -> Workflow:
             [Problem(1, 1, "expected a mapping with 'workflow:' and 'nodes:' at the top level")],
             filename,
         )
-    problems += schema_problems(data, source_map)
-    problems += semantic_problems(data, source_map)
+    with suggestion_budget():
+        problems += schema_problems(data, source_map)
+        problems += semantic_problems(data, source_map)
     if problems:
         raise WorkflowError(sorted(set(problems)), filename)
     spec = WorkflowSpec.model_validate(data)

@@ -17,11 +17,12 @@ NODE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 FieldType = Literal["string", "integer", "number", "boolean", "array", "object"]
 InputType = FieldType
 
+# disk_mb: what the code may write in its working directory (and /tmp), a tmpfs of that size.
 RESOURCE_PRESETS: dict[str, dict[str, float]] = {
-    "low": {"cpus": 1, "memory_mb": 512, "timeout": 30},
-    "medium": {"cpus": 2, "memory_mb": 1024, "timeout": 60},
-    "high": {"cpus": 4, "memory_mb": 2048, "timeout": 120},
-    "max": {"cpus": 8, "memory_mb": 4096, "timeout": 300},
+    "low": {"cpus": 1, "memory_mb": 512, "timeout": 30, "disk_mb": 256},
+    "medium": {"cpus": 2, "memory_mb": 1024, "timeout": 60, "disk_mb": 512},
+    "high": {"cpus": 4, "memory_mb": 2048, "timeout": 120, "disk_mb": 1024},
+    "max": {"cpus": 8, "memory_mb": 4096, "timeout": 300, "disk_mb": 2048},
 }
 
 

@@ -8,14 +8,16 @@ not hide a cycle in another: users fix everything in one go.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from core.catalog import litellm_data
+from core.catalog import key_variables, litellm_data
 from core.catalog.model_names import PROVIDER_ALIASES, SIMULATED, litellm_provider
 from core.catalog.prices import PriceBook
 from core.errors import Problem
@@ -42,10 +44,32 @@ from core.workflow.yaml_source import Path, SourceMap
 
 FIELD_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 _CODE_NODE_REF = re.compile(r"""nodes\s*\[\s*["']([^"']+)["']\s*\]""")
+_CYCLE_SHOWN = 12  # nodes a cycle's message lists
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+# A suggestion compares the word with every choice: thousands of unknown names among
+# thousands of nodes would be quadratic, so the suggestions for one document share a budget
+# of comparisons (about a quarter of a second); past it, problems come without suggestions.
+SUGGESTION_BUDGET = 200_000
+_suggestions_left: ContextVar[list[int] | None] = ContextVar("suggestions_left", default=None)
+
+
+@contextlib.contextmanager
+def suggestion_budget() -> Iterator[None]:
+    token = _suggestions_left.set([SUGGESTION_BUDGET])
+    try:
+        yield
+    finally:
+        _suggestions_left.reset(token)
+
+
+def did_you_mean(word: str, choices: Collection[str]) -> str:
+    left = _suggestions_left.get()
+    if left is not None:
+        if left[0] < len(choices):
+            return ""
+        left[0] -= len(choices)
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
@@ -258,10 +282,10 @@ def semantic_problems(data: Any, source: SourceMap) -> list[Problem]:
     cycle = graph.find_cycle()
     if cycle:
         index = first_edge.get((cycle[0], cycle[1]), 0)
-        problems.append(Problem(*source.value(("edges", index)), "cycle: " + " -> ".join(cycle)))
-        ancestors: dict[str, frozenset[str]] = {}
+        problems.append(Problem(*source.value(("edges", index)), "cycle: " + _path_text(cycle)))
+        upstream: set[tuple[str, str]] = set()
     else:
-        ancestors = graph.ancestors
+        upstream = graph.upstream_pairs(_read_pairs(node_data))
 
     outputs = data.get("outputs")
     if isinstance(outputs, list):
@@ -277,21 +301,51 @@ def semantic_problems(data: Any, source: SourceMap) -> list[Problem]:
     for name, (index, node) in node_data.items():
         path: Path = ("nodes", index)
         if node.get("type", "llm") == "code":
-            problems += _code_references(name, node, path, node_data, ancestors, source, cycle)
+            problems += _code_references(name, node, path, node_data, upstream, source, cycle)
         else:
             for key in ("prompt", "system"):
                 if isinstance(node.get(key), str):
                     problems += _template_problems(
-                        name, node, (*path, key), inputs, node_data, ancestors, source, cycle
+                        name, node, (*path, key), inputs, node_data, upstream, source, cycle
                     )
         problems += _schema_type_problems(node, path, source)
         problems += _provider_problems(node.get("llm"), (*path, "llm"), source)
+        problems += _key_variable_problems(node.get("llm"), (*path, "llm"), source)
 
     workflow = data.get("workflow") if isinstance(data.get("workflow"), dict) else {}
     problems += _provider_problems(workflow.get("llm"), ("workflow", "llm"), source)
+    problems += _key_variable_problems(workflow.get("llm"), ("workflow", "llm"), source)
     problems += _budget_problems(workflow, nodes, source)
     problems += _input_default_problems(inputs, source)
     return problems
+
+
+def _path_text(cycle: list[str]) -> str:
+    """A cycle as `a -> b -> a`; a long one keeps its ends, or one message could run to
+    megabytes."""
+    if len(cycle) <= _CYCLE_SHOWN:
+        return " -> ".join(cycle)
+    half = _CYCLE_SHOWN // 2
+    shown = [*cycle[:half], f"... ({len(cycle) - 1:,} nodes in all)", *cycle[-half:]]
+    return " -> ".join(shown)
+
+
+def _read_pairs(node_data: dict[str, tuple[int, dict[str, Any]]]) -> list[tuple[str, str]]:
+    """(read node, reader) for every node a template or code block reads: the pairs whose
+    order the graph must guarantee."""
+    pairs = []
+    for name, (_, node) in node_data.items():
+        if node.get("type", "llm") == "code":
+            code = node.get("code")
+            if isinstance(code, str):
+                pairs += [(target, name) for target in code_node_references(code)]
+            continue
+        for key in ("prompt", "system"):
+            text = node.get(key)
+            if isinstance(text, str):
+                refs = compile_template(text).references
+                pairs += [(r.name, name) for r in refs if r.kind == "node" and r.name != name]
+    return pairs
 
 
 def _template_problems(
@@ -300,7 +354,7 @@ def _template_problems(
     path: Path,
     inputs: dict[str, Any],
     node_data: dict[str, tuple[int, dict[str, Any]]],
-    ancestors: dict[str, frozenset[str]],
+    upstream: set[tuple[str, str]],
     source: SourceMap,
     cycle: list[str] | None,
 ) -> list[Problem]:
@@ -312,7 +366,7 @@ def _template_problems(
         occurrence = seen.get(ref.text, 0)
         seen[ref.text] = occurrence + 1
         where = source.offset_position(path, ref.text, occurrence)
-        message = _reference_problem(ref, name, inputs, node_data, ancestors, memory_on, cycle)
+        message = _reference_problem(ref, name, inputs, node_data, upstream, memory_on, cycle)
         if message:
             problems.append(Problem(*where, f"node '{name}': {message}"))
     return problems
@@ -323,7 +377,7 @@ def _reference_problem(
     name: str,
     inputs: dict[str, Any],
     node_data: dict[str, tuple[int, dict[str, Any]]],
-    ancestors: dict[str, frozenset[str]],
+    upstream: set[tuple[str, str]],
     memory_on: bool,
     cycle: list[str] | None,
 ) -> str | None:
@@ -347,7 +401,7 @@ def _reference_problem(
         if not hint and ref.name in inputs:
             hint = f"; did you mean '{{inputs.{ref.name}}}'?"
         return f"unknown node '{ref.name}' in {ref.text}{hint}"
-    if not cycle and ref.name not in ancestors.get(name, frozenset()):
+    if not cycle and (ref.name, name) not in upstream:
         return (
             f"{ref.text} refers to node '{ref.name}', which is not upstream of '{name}' "
             f"and could still be running; add an edge from '{ref.name}' to '{name}'"
@@ -380,7 +434,7 @@ def _code_references(
     node: dict[str, Any],
     path: Path,
     node_data: dict[str, tuple[int, dict[str, Any]]],
-    ancestors: dict[str, frozenset[str]],
+    upstream: set[tuple[str, str]],
     source: SourceMap,
     cycle: list[str] | None,
 ) -> list[Problem]:
@@ -394,7 +448,7 @@ def _code_references(
         text = match.group(0)
         occurrence = seen.get(text, 0)
         seen[text] = occurrence + 1
-        if target in ancestors.get(name, frozenset()):
+        if (target, name) in upstream:
             continue
         where = source.offset_position((*path, "code"), text, occurrence)
         if target not in node_data:
@@ -450,6 +504,25 @@ def _provider_problems(llm: Any, path: Path, source: SourceMap) -> list[Problem]
         Problem(
             *source.value((*path, "provider")),
             f"unknown provider '{provider}'{did_you_mean(provider, choices)}",
+        )
+    ]
+
+
+def _key_variable_problems(llm: Any, path: Path, source: SourceMap) -> list[Problem]:
+    """`api_key_env` may only name a provider key variable (core.catalog.key_variables)."""
+    if not isinstance(llm, dict) or not isinstance(llm.get("api_key_env"), str):
+        return []
+    name = llm["api_key_env"]
+    if name in key_variables.sendable_variables():
+        return []
+    _, config_problem = key_variables.user_variables()
+    return [
+        Problem(
+            *source.value((*path, "api_key_env")),
+            f"api_key_env '{name}' is not a provider key variable: a workflow may send only "
+            f"the keys LiteLLM knows (OPENAI_API_KEY, ...) or ones the operator allows in "
+            f"${key_variables.EXTRA_VARIABLE} or in {key_variables.CONFIG_KEY} of the data "
+            "folder's config.toml" + (f" ({config_problem})" if config_problem else ""),
         )
     ]
 

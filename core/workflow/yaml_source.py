@@ -3,12 +3,20 @@
 Validation errors are only useful when they point at the offending line and column, so the
 parser keeps, for each path into the document (a tuple of mapping keys and list indexes), the
 position of the key and the span of its value.
+
+YAML aliases let a few hundred bytes stand for billions of values (an "alias bomb"), and
+everything after parsing walks the expanded document; so before anything is built, the
+node graph is measured: aliases may add at most ALIAS_VALUES values, and nesting may go
+MAX_DEPTH levels deep. Both checks cost one pass over the distinct nodes.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -21,10 +29,13 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 
 Path = tuple[str | int, ...]
 
+ALIAS_VALUES = 100_000  # values aliases may add to a document, all aliases together
+MAX_DEPTH = 100  # collections inside collections; workflows need a handful
 
-@dataclass(frozen=True)
-class Span:
-    """A region of the source: 0-based line/column of its start, and character offsets."""
+
+class Span(NamedTuple):
+    """A region of the source: 0-based line/column of its start, and character offsets.
+    A tuple: one is made per value of the document, and a tuple is made fastest."""
 
     line: int
     column: int
@@ -66,9 +77,13 @@ class SourceMap:
             index = self.text.find(needle, index + 1, span.end)
             if index < 0:
                 return span.line + 1, span.column + 1
-        line = self.text.count("\n", 0, index)
-        column = index - (self.text.rfind("\n", 0, index) + 1)
-        return line + 1, column + 1
+        line = bisect.bisect_right(self._line_starts, index) - 1
+        return line + 1, index - self._line_starts[line] + 1
+
+    @cached_property
+    def _line_starts(self) -> list[int]:
+        """Offsets where lines begin: one problem per node must not rescan the text."""
+        return [0] + [match.end() for match in re.finditer("\n", self.text)]
 
     @staticmethod
     def _nearest(table: dict[Path, Span], path: Path) -> Span | None:
@@ -98,6 +113,10 @@ def parse(text: str) -> tuple[Any, SourceMap, list[Problem]]:
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
+        if root is not None:
+            problem = _expansion_problem(root)
+            if problem is not None:
+                raise YamlSyntaxError([problem])
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -115,6 +134,65 @@ def parse(text: str) -> tuple[Any, SourceMap, list[Problem]]:
     if root is not None:
         _index(root, (), source, problems)
     return data, source, problems
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _expansion_problem(root: yaml.Node) -> Problem | None:
+    """Whether the document, aliases expanded, stays within ALIAS_VALUES extra values and
+    MAX_DEPTH levels; the problem is located at the collection where the limit is crossed.
+
+    An alias is a node reached a second time: it adds its whole expanded size, which each
+    node computes once (post-order, iteratively: the document may be deep), so a bomb is
+    refused after visiting its few distinct nodes, not its billions of values.
+    """
+    expanded: dict[int, int] = {}  # id(node) -> values once its aliases are expanded
+    open_sizes: dict[int, int] = {id(root): 1}  # collections being summed
+    added = 0
+    stack = [(root, iter(_children(root)))]
+    while stack:
+        node, children = stack[-1]
+        total = 0
+        for child in children:
+            key = id(child)
+            if key in expanded:
+                added += expanded[key]
+                total += expanded[key]
+                if added > ALIAS_VALUES:
+                    return _located(
+                        node,
+                        f"aliases expand the document by more than {ALIAS_VALUES:,} values "
+                        "(an alias bomb?); write the values out, or use fewer aliases",
+                    )
+            elif key in open_sizes:
+                return _located(child, "an alias refers to a collection that contains it")
+            elif isinstance(child, yaml.ScalarNode):
+                expanded[key] = 1
+                total += 1
+            elif len(stack) >= MAX_DEPTH:
+                return _located(child, f"nested more than {MAX_DEPTH} levels deep")
+            else:
+                open_sizes[id(node)] += total
+                open_sizes[key] = 1
+                stack.append((child, iter(_children(child))))
+                break
+        else:
+            stack.pop()
+            size = expanded[id(node)] = open_sizes.pop(id(node)) + total
+            if stack:
+                open_sizes[id(stack[-1][0])] += size
+    return None
+
+
+def _located(node: yaml.Node, message: str) -> Problem:
+    mark = node.start_mark
+    return Problem(mark.line + 1, mark.column + 1, f"invalid YAML: {message}")
 
 
 def _index(node: yaml.Node, path: Path, source: SourceMap, problems: list[Problem]) -> None:
