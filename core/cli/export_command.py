@@ -40,7 +40,8 @@ def command(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return EXIT_FAILED
-            print(summary.line())
+            if what == "runs" or summary.runs or summary.skipped:
+                print(summary.line())  # no line about experiments when there are none
     except (MissingExtra, OTLPConfigError, _NoTrackingUri) as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
