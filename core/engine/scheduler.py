@@ -259,7 +259,7 @@ class _Run:
         if result.error and self.secrets:
             result.error = redact(result.error, self.secrets)
         self.results[result.name] = result
-        if self.store_content and result.cache_key is not None:
+        if self.store_content and (result.cache_key is not None or result.ok):
             self._record_content(result)
         self.store.node_finished(
             node_row(
@@ -274,9 +274,13 @@ class _Run:
         self._emit("node_finished", result.name, result)
 
     def _record_content(self, result: NodeResult) -> None:
-        """Spools the texts the node sent and received, before its node row, so one
-        segment carries both (core.telemetry.content); key values stay redacted."""
-        texts = {"prompt": result.prompt, "system": result.system, "response": result.response}
+        """Spools the texts the node sent and received (a code node: its result, as JSON),
+        before its node row, so one segment carries both (core.telemetry.content); key
+        values stay redacted."""
+        response = result.response
+        if result.node_type == "code":
+            response = json.dumps(result.output, ensure_ascii=False, default=str)
+        texts = {"prompt": result.prompt, "system": result.system, "response": response}
         if self.secrets:
             texts = {k: v if v is None else redact(v, self.secrets) for k, v in texts.items()}
         events = content_events(
