@@ -58,6 +58,11 @@ def prepare(home: Path) -> None:
     """Tags on a third of the runs, and content for the run the benchmark opens."""
     store = get_store(home)
     with store.connect(read_only=False) as con:
+        (stored,) = con.execute(
+            "SELECT count(*) FROM node_content WHERE run_id = ?", [OPENED]
+        ).fetchone()
+        if stored:
+            return  # a folder this benchmark prepared before
         con.execute(
             'UPDATE runs SET tags = CASE hash(run_id) % 3 WHEN 0 THEN \'{"team": "search"}\''
             ' WHEN 1 THEN \'{"team": "support", "source": "demo"}\' ELSE tags END'
@@ -65,7 +70,8 @@ def prepare(home: Path) -> None:
         (started,) = con.execute(
             "SELECT started_at FROM runs WHERE run_id = ?", [OPENED]
         ).fetchone()
-        nodes = [r[0] for r in con.execute("SELECT node FROM node_runs WHERE run_id = ?", [OPENED])]
+        query = "SELECT node FROM node_runs WHERE run_id = ?"
+        nodes = [row[0] for row in con.execute(query, [OPENED]).fetchall()]
     for node in nodes:
         texts = {"prompt": f"Part of the plan for {node}", "response": f"Answer of {node} " * 50}
         for event, row in content_events(OPENED, node, started, texts, f"key-{node}", started):
@@ -159,8 +165,8 @@ def main() -> None:
         if not (home / DB_FILE).exists():
             print(f"filling {options.runs:,} runs (bulk insert through DuckDB) ...")
             seconds = fill(home, options.runs)
-            prepare(home)
             print(f"  filled in {seconds:.1f} s")
+        prepare(home)
         logging.getLogger("streamlit").setLevel(logging.ERROR)
         with contextlib.redirect_stderr(io.StringIO()):
             warm_up = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT_S)
