@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from core.engine.results import NodeResult
 from core.errors import WorkflowError
 from core.settings import data_home
@@ -100,11 +102,7 @@ def run_detail(run_id: str, home: str | Path | None = None) -> RunDetail:
         if len(found) > 1 and not exact:
             raise RunNotFound(f"several runs have ids starting {run_id!r}: give more of it")
         row = (exact or found)[0]
-        node_rows = con.execute(
-            f"SELECT {', '.join(_NODE_FIELDS)} FROM node_runs WHERE run_id = ?"
-            " ORDER BY started_at, node",
-            [row[0]],
-        ).fetchall()
+        node_rows = _node_rows(con, row[0], row[4])
         source = con.execute(
             "SELECT source, workflow_file FROM workflows WHERE workflow_hash = ? LIMIT 1",
             [row[2]],
@@ -129,6 +127,23 @@ def run_detail(run_id: str, home: str | Path | None = None) -> RunDetail:
         nodes={values[0]: _node_result(values) for values in node_rows},
         content=content,
     )
+
+
+def _node_rows(
+    con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime | None
+) -> list[tuple[Any, ...]]:
+    """The run's node rows. Run ids are random, so a lookup by id alone reads the whole
+    column; every node row the engine writes carries its run's start, which rows arrive
+    ordered by, so asking for that first lets DuckDB skip all but a few row groups. Rows
+    without it (written by older versions) are found by id alone."""
+    select = f"SELECT {', '.join(_NODE_FIELDS)} FROM node_runs WHERE run_id = ?"
+    order = " ORDER BY started_at, node"
+    if started_at is not None:
+        rows = con.execute(f"{select} AND run_started_at = ?{order}", [run_id, started_at])
+        found = rows.fetchall()
+        if found:
+            return found
+    return con.execute(select + order, [run_id]).fetchall()
 
 
 def _parsed(source: tuple[str | None, str | None] | None) -> Workflow | None:
