@@ -48,9 +48,13 @@ class RunFilters:
                 raise SearchError(f"tag: expected key=value or key, got {self.tag!r}")
             # A JSON path with the key quoted, so dots and spaces in keys stay part of them.
             path = '$."' + key.replace('"', '\\"') + '"'
+            # A plain substring test first: it rules out most runs before any JSON is parsed.
             if has_value:
-                where.add("json_extract_string(tags, ?) = ?", path, value.strip())
+                value = value.strip()
+                where.add("contains(tags, ?)", value)
+                where.add("json_extract_string(tags, ?) = ?", path, value)
             else:
+                where.add("contains(tags, ?)", key)
                 where.add("json_extract_string(tags, ?) IS NOT NULL", path)
         if self.first_day and self.last_day and self.first_day > self.last_day:
             raise SearchError(f"period: {self.first_day} is after {self.last_day}")
