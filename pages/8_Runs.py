@@ -253,7 +253,10 @@ def _outputs(detail: RunDetail) -> None:
                 st.code(str(value), language=None, wrap_lines=True)
 
 
+@st.fragment
 def _node_content(detail: RunDetail, order: list[str]) -> None:
+    """A fragment: picking another node redraws only this part, without reading the run
+    again."""
     st.markdown("##### Node details")
     ran = [name for name in order if name in detail.nodes]
     if not ran:

@@ -307,10 +307,17 @@ def test_a_past_run_opens_at_its_address_with_a_nodes_prompt_and_response(
     expect(page.get_by_role("heading", name="echo · success")).to_be_visible()
     codes = page.locator('[data-testid="stCode"]')
     prompt = f"Repeat this message exactly, nothing else: {message}"
-    expect(codes.filter(has_text=re.compile(rf"^{re.escape(prompt)}$"))).to_have_count(1)
+    expect(codes.filter(has_text=re.compile(rf"^{re.escape(prompt)}$"))).to_have_count(
+        1, timeout=30_000
+    )
     expect(codes.filter(has_text=re.compile(r"^\[simulated gpt-4o-mini\]"))).not_to_have_count(0)
     expect(page.get_by_text("Prompt sent")).to_be_visible()
     expect(page.get_by_text("Response received")).to_be_visible()
     expect(page.locator('[data-testid="stGraphVizChart"] svg')).to_be_visible()  # the DAG
     wait_idle(page)
     screenshot(page, "08_runs_open_run")
+    page.get_by_role("button", name="← All runs").click()  # back to the list, filtered in SQL
+    expect(page.get_by_text(re.compile(r"[\d,]+ runs match"))).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    screenshot(page, "09_runs_list")
+    check_no_exception(page)
