@@ -53,7 +53,7 @@ from core.settings import DB_FILE, HOME_VARIABLE  # noqa: E402
 from core.telemetry import get_store  # noqa: E402
 from core.telemetry.content import content_events  # noqa: E402
 
-PAGE = REPO / "pages" / "8_Runs.py"
+PAGE = REPO / "pages" / "8_runs.py"
 REPEATS = 5
 TIMEOUT_S = 600
 OPENED = hashlib.md5(b"bench00000042").hexdigest()

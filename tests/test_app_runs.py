@@ -19,7 +19,7 @@ from core import load_workflow, run_workflow
 from core.analytics.run_detail import RunNotFound, run_detail
 from core.analytics.run_search import RunFilters, SearchError, filter_choices, search_runs
 
-PAGE = str(ROOT / "pages" / "8_Runs.py")
+PAGE = str(ROOT / "pages" / "8_runs.py")
 WORKFLOW = """
 workflow:
   name: explained

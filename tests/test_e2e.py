@@ -289,7 +289,7 @@ def test_a_past_run_opens_at_its_address_with_a_nodes_prompt_and_response(
 ) -> None:
     """A run made from the command line, opened by pasting /runs?run=ID: its DAG, and what
     its node sent and received."""
-    require_page("Runs")
+    require_page("runs")
     message = "Meet at the harbour at noon"
     ran = cli(
         "run",
@@ -302,8 +302,9 @@ def test_a_past_run_opens_at_its_address_with_a_nodes_prompt_and_response(
     )
     assert ran.returncode == 0, ran.stderr
     run_id = json.loads(ran.stdout)["run_id"]
-    goto(page, f"{app_url}/runs?run={run_id}")
+    goto(page, f"{app_url}/runs?run={run_id}")  # a fresh session, as a pasted link opens
     check_no_exception(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
     expect(page.get_by_role("heading", name="echo · success")).to_be_visible()
     codes = page.locator('[data-testid="stCode"]')
     prompt = f"Repeat this message exactly, nothing else: {message}"

@@ -1,6 +1,10 @@
 """Runs: find any recorded run by workflow, status, tag, period, mode, cost and duration, and
 open it at its own address (/runs?run=<run_id>) to see its DAG, timeline, nodes, outputs,
-errors and what each node sent and received."""
+errors and what each node sent and received.
+
+The file name is in lower case on purpose: a fresh server's first session resolves the URL
+against the pages folder before app.py's navigation has run, and only `8_runs.py` gives
+`/runs` on both paths (`8_Runs.py` made a pasted link show "Page not found" first)."""
 
 from __future__ import annotations
 
