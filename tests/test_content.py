@@ -7,6 +7,7 @@ OpenAI-compatible server on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import random
 import string
 from datetime import UTC, datetime, timedelta
@@ -181,3 +182,16 @@ def test_the_retention_setting_prunes_once_a_process_writes(
     assert content_hash("an old prompt") not in {
         row[0] for row in process.query("SELECT content_hash FROM content")
     }
+
+
+def test_a_code_node_stores_its_result_as_its_response(home: Path) -> None:
+    text = _simulated() + (
+        "  - name: words\n"
+        "    type: code\n"
+        '    code: \'result = {"words": len(nodes["summary"].split())}\'\n'
+    )
+    result = run_workflow(load_workflow(text), {"topic": "tides"}, home=home)
+    assert result.ok, result.error
+    words = _contents(home, result.run_id)["words"]
+    assert json.loads(words.response) == result.nodes["words"].output
+    assert words.prompt is None and words.cache_key is None

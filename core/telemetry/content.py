@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,32 @@ def _bounded(text: str) -> str:
     return f"{text[:MAX_CONTENT_CHARS]}… [truncated: {cut:,} more characters]"
 
 
+# Texts recently packed by this process, so a repeated one (a system text on every call, a
+# prompt repeated by the same inputs) is not hashed and compressed again on the engine's
+# path. Its event is still written: the database, not this memo, deduplicates. Short texts
+# only, so the memo stays a few megabytes.
+_MEMO_CHARS = 16_384
+_MEMO_ENTRIES = 512
+_memo: dict[str, tuple[str, int, str]] = {}
+_memo_lock = threading.Lock()
+
+
+def _packed(text: str) -> tuple[str, int, str]:
+    """(hash, length, base64 of the zlib) of `text`, cut to MAX_CONTENT_CHARS first."""
+    found = _memo.get(text)
+    if found is not None:
+        return found
+    bounded = _bounded(text)
+    packed = base64.b64encode(zlib.compress(bounded.encode("utf-8"), 6)).decode("ascii")
+    result = (content_hash(bounded), len(bounded), packed)
+    if len(text) <= _MEMO_CHARS:
+        with _memo_lock:  # runs of the app go on in threads of their own
+            if len(_memo) >= _MEMO_ENTRIES:
+                _memo.pop(next(iter(_memo)))  # the oldest: dicts keep insertion order
+            _memo[text] = result
+    return result
+
+
 def content_events(
     run_id: str,
     node: str,
@@ -63,18 +90,16 @@ def content_events(
         if text is None:
             ref[f"{role}_hash"] = None
             continue
-        text = _bounded(text)
-        digest = content_hash(text)
+        digest, chars, packed = _packed(text)
         ref[f"{role}_hash"] = digest
-        packed = zlib.compress(text.encode("utf-8"), 6)
         events.append(
             (
                 "content",
                 {
                     "content_hash": digest,
                     "codec": CODEC,
-                    "chars": len(text),
-                    "compressed": base64.b64encode(packed).decode("ascii"),
+                    "chars": chars,
+                    "compressed": packed,
                     "first_seen": now,
                 },
             )
