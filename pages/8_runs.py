@@ -17,6 +17,7 @@ from core.analytics.run_detail import RunDetail, RunNotFound, run_detail
 from core.analytics.run_search import (
     PAGE_SIZE,
     STATUSES,
+    Cursor,
     FilterChoices,
     RunFilters,
     RunPage,
@@ -31,7 +32,7 @@ from core.formatting import count, money
 
 setup("Runs", "🔎")
 
-OFFSET = "runs_offset"
+CURSORS = "runs_cursors"  # where each page before the shown one ended
 MODES = {"All runs": None, "Real only": False, "Simulated only": True}
 NOT_STORED = (
     "Content not stored for this run (store_content is off): prompts and responses are kept "
@@ -46,8 +47,8 @@ def _choices(version: str) -> FilterChoices:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _search(version: str, filters: RunFilters, offset: int) -> RunPage:
-    return search_runs(filters, offset=offset)
+def _search(version: str, filters: RunFilters, after: Cursor | None) -> RunPage:
+    return search_runs(filters, after=after, limit=PAGE_SIZE)
 
 
 def _open(run_id: str) -> None:
@@ -117,10 +118,11 @@ def explorer() -> None:
     filters = _filters(_choices(version))
     if st.session_state.get("runs_filters") != filters:
         st.session_state["runs_filters"] = filters
-        st.session_state[OFFSET] = 0
-    offset = st.session_state.get(OFFSET, 0)
+        st.session_state[CURSORS] = []
+    cursors = st.session_state.setdefault(CURSORS, [])
+    offset = len(cursors) * PAGE_SIZE
     try:
-        found = _search(version, filters, offset)
+        found = _search(version, filters, cursors[-1] if cursors else None)
     except SearchError as exc:
         st.error(f"**Check the filters:** {exc}", icon="🚫")
         return
@@ -152,11 +154,11 @@ def explorer() -> None:
         _open(table.iloc[rows[0]]["run_id"])
         st.rerun()
     previous, following, jump = st.columns([1, 1, 4], vertical_alignment="bottom")
-    if previous.button("← Newer", disabled=offset == 0):
-        st.session_state[OFFSET] = max(offset - PAGE_SIZE, 0)
+    if previous.button("← Newer", disabled=not cursors):
+        cursors.pop()
         st.rerun()
     if following.button("Older →", disabled=last >= found.total):
-        st.session_state[OFFSET] = offset + PAGE_SIZE
+        cursors.append(found.cursor)
         st.rerun()
     wanted = jump.text_input("Open a run by id", placeholder="a run id, or its first characters")
     if wanted:

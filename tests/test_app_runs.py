@@ -64,8 +64,11 @@ def test_each_filter_is_applied_in_the_database(home: Path) -> None:
     assert _ids(RunFilters(simulated=True)) == ["a3", "b3"]
     assert _ids(RunFilters(min_cost=0.015, max_cost=0.5)) == ["a2", "a3", "b1"]
     assert _ids(RunFilters(min_seconds=1.5, max_seconds=9)) == ["a1", "b1"]
-    page = search_runs(RunFilters(), offset=2, limit=3)
+    first = search_runs(RunFilters(), limit=2)
+    page = search_runs(RunFilters(), after=first.cursor, limit=3)
     assert [r.run_id for r in page.rows] == ["a2", "a3", "b1"] and page.total == 6
+    tied = search_runs(RunFilters(), after=(D1, "a1"), limit=1)  # a1 and a2 start together
+    assert [r.run_id for r in tied.rows] == ["a2"]
     choices = filter_choices()
     assert choices.workflows == ["digest", "other"]
     assert choices.tags == ["team=search", "team=support"]
@@ -104,6 +107,18 @@ def test_the_list_filters_and_refuses_a_bad_range(home: Path) -> None:
     low.set_value(2.0)
     high.set_value(1.0).run()
     assert "cost: the minimum 2 is above the maximum 1" in app.error[0].value
+
+
+def test_the_list_pages_through_the_runs(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _history(home)
+    monkeypatch.setattr("core.analytics.run_search.PAGE_SIZE", 4)
+    app = _page()
+    assert list(app.dataframe[0].value["run_id"]) == ["b2", "a1", "a2", "a3"]
+    app.button[1].click().run()  # Older →
+    assert list(app.dataframe[0].value["run_id"]) == ["b1", "b3"]
+    assert "showing 5–6" in _captions(app)
+    app.button[0].click().run()  # ← Newer
+    assert "showing 1–4" in _captions(app)
 
 
 def test_a_run_opens_at_its_address_with_what_each_node_sent_and_received(home: Path) -> None:

@@ -95,22 +95,35 @@ class RunRow:
     error: str | None
 
 
+# Where a page starts: the (started_at, run_id) of the last run of the page before it.
+Cursor = tuple[datetime, str]
+
+
 @dataclass(frozen=True)
 class RunPage:
     rows: list[RunRow]
     total: int  # runs that meet the filters, across all pages
-    offset: int
+
+    @property
+    def cursor(self) -> Cursor | None:
+        """Where the next page starts; None on an empty page."""
+        return (self.rows[-1].started_at, self.rows[-1].run_id) if self.rows else None
 
 
 def search_runs(
     filters: RunFilters,
     *,
-    offset: int = 0,
+    after: Cursor | None = None,
     limit: int = PAGE_SIZE,
     home: str | Path | None = None,
 ) -> RunPage:
-    """One page of the runs that meet `filters`, newest first, and how many there are."""
+    """One page of the runs that meet `filters`, newest first, from `after` on, and how many
+    runs meet them. Pages continue from the last row seen rather than skipping N rows, so
+    the thousandth page costs what the first does: one pass keeping the top `limit`."""
     where = filters.where()
+    page = Where(list(where.clauses), list(where.params))
+    if after is not None:
+        page.add("started_at < ? OR (started_at = ? AND run_id > ?)", after[0], *after)
     with get_store(data_home(home)).connect() as con:
         count_sql = f"SELECT count(*) FROM runs WHERE {where.sql}"
         (total,) = con.execute(count_sql, where.params).fetchone()
@@ -118,10 +131,10 @@ def search_runs(
             "SELECT run_id, workflow, started_at, status, coalesce(simulated, false),"
             " duration_ms, cost_usd,"
             " coalesce(input_tokens, 0) + coalesce(output_tokens, 0), tags, error"
-            f" FROM runs WHERE {where.sql} ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
-            [*where.params, limit, max(offset, 0)],
+            f" FROM runs WHERE {page.sql} ORDER BY started_at DESC, run_id LIMIT ?",
+            [*page.params, limit],
         ).fetchall()
-    return RunPage([RunRow(*row) for row in rows], int(total), max(offset, 0))
+    return RunPage([RunRow(*row) for row in rows], int(total))
 
 
 @dataclass(frozen=True)
