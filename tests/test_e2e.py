@@ -9,7 +9,6 @@ under `screenshots/` (git-ignored) for a human to look at.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -21,7 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import PROVIDER_KEYS, cli
+from helpers import PROVIDER_KEYS
+
+from core import load_workflow, run_workflow
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 Browser, Page, expect = sync_api.Browser, sync_api.Page, sync_api.expect
@@ -287,21 +288,12 @@ def test_experiments_page_shows_the_demo_experiment_and_exports_it(
 def test_a_past_run_opens_at_its_address_with_a_nodes_prompt_and_response(
     app_url: str, app_home: Path, page: Page
 ) -> None:
-    """A run made from the command line, opened by pasting /runs?run=ID: its DAG, and what
-    its node sent and received."""
+    """A run recorded in the app's data folder, opened by pasting /runs?run=ID: its DAG,
+    and what its node sent and received."""
     require_page("runs")
     message = "Meet at the harbour at noon"
-    ran = cli(
-        "run",
-        "data/workflows/echo.yaml",
-        "--simulate",
-        "--json",
-        "-i",
-        f"message={message}",
-        home=app_home,
-    )
-    assert ran.returncode == 0, ran.stderr
-    run_id = json.loads(ran.stdout)["run_id"]
+    echo = load_workflow(REPO / "data" / "workflows" / "echo.yaml")
+    run_id = run_workflow(echo, {"message": message}, simulate=True, home=app_home).run_id
     goto(page, f"{app_url}/runs?run={run_id}")  # a fresh session, as a pasted link opens
     check_no_exception(page)
     expect(page.get_by_text("Page not found")).to_have_count(0)
