@@ -100,6 +100,7 @@ PAGES = [
     st.Page("pages/5_Costs.py", title="Costs", icon="💰"),
     st.Page("pages/6_Compare.py", title="Compare", icon="⚖️"),
     st.Page("pages/7_Experiments.py", title="Experiments", icon="🧪"),
+    st.Page("pages/8_runs.py", title="Runs", icon="🔎", url_path="runs"),
 ]
 
 require_token()  # before any page draws: a session without the token sees nothing else

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from helpers import PROVIDER_KEYS
 
+from core import load_workflow, run_workflow
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 Browser, Page, expect = sync_api.Browser, sync_api.Page, sync_api.expect
 
@@ -77,10 +79,16 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app's data folder: tests may add runs to it from the command line."""
+    return tmp_path_factory.mktemp("e2e-home")
+
+
+@pytest.fixture(scope="module")
+def app_url(app_home: Path) -> Iterator[str]:
     """`configurable-agents app` on an empty data folder: it seeds demo history, then serves
     the app. No provider key reaches it, so the app defaults to the simulated provider."""
-    home = tmp_path_factory.mktemp("e2e-home")
+    home = app_home
     log = home / "app.log"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in PROVIDER_KEYS}
@@ -275,3 +283,34 @@ def test_experiments_page_shows_the_demo_experiment_and_exports_it(
     document = Path(download.value.path()).read_text()
     assert download.value.suggested_filename.startswith("model_choice-")
     assert document.startswith("<!DOCTYPE html>") and document.count("<svg") == 3
+
+
+def test_a_past_run_opens_at_its_address_with_a_nodes_prompt_and_response(
+    app_url: str, app_home: Path, page: Page
+) -> None:
+    """A run recorded in the app's data folder, opened by pasting /runs?run=ID: its DAG,
+    and what its node sent and received."""
+    require_page("runs")
+    message = "Meet at the harbour at noon"
+    echo = load_workflow(REPO / "data" / "workflows" / "echo.yaml")
+    run_id = run_workflow(echo, {"message": message}, simulate=True, home=app_home).run_id
+    goto(page, f"{app_url}/runs?run={run_id}")  # a fresh session, as a pasted link opens
+    check_no_exception(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.get_by_role("heading", name="echo · success")).to_be_visible()
+    codes = page.locator('[data-testid="stCode"]')
+    prompt = f"Repeat this message exactly, nothing else: {message}"
+    expect(codes.filter(has_text=re.compile(rf"^{re.escape(prompt)}$"))).to_have_count(
+        1, timeout=30_000
+    )
+    expect(codes.filter(has_text=re.compile(r"^\[simulated gpt-4o-mini\]"))).not_to_have_count(0)
+    expect(page.get_by_text("Prompt sent")).to_be_visible()
+    expect(page.get_by_text("Response received")).to_be_visible()
+    expect(page.locator('[data-testid="stGraphVizChart"] svg')).to_be_visible()  # the DAG
+    wait_idle(page)
+    screenshot(page, "08_runs_open_run")
+    page.get_by_role("button", name="← All runs").click()  # back to the list, filtered in SQL
+    expect(page.get_by_text(re.compile(r"[\d,]+ runs match"))).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    screenshot(page, "09_runs_list")
+    check_no_exception(page)

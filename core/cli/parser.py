@@ -18,6 +18,7 @@ from core.cli import (
     experiment_command,
     export_command,
     memory_command,
+    prune_command,
     report_commands,
     run_command,
     sandbox_command,
@@ -243,6 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     schema.set_defaults(handler=schema_command.command)
+
+    prune = commands.add_parser(
+        "prune", help="delete stored prompts and responses of runs older than N days"
+    )
+    prune.add_argument(
+        "--days",
+        type=prune_command.days_argument,
+        metavar="N",
+        help="keep the last N UTC days, today included (default: the retention setting)",
+    )
+    prune.set_defaults(handler=prune_command.command)
     _experiment_commands(commands)
     return parser
 

@@ -138,6 +138,12 @@ async def _execute(
         return
     key = request.fingerprint
     result.request_hash = key[:32]
+    result.cache_key = key
+    for message in request.messages:
+        if message["role"] == "system":
+            result.system = message["content"]
+        else:
+            result.prompt = message["content"]
     caching = (
         ctx.use_cache and ctx.cache is not None and node.cache is not None and node.cache.enabled
     )
@@ -178,6 +184,7 @@ async def _execute(
     finally:
         if probe is not None:
             probe.set()
+    result.response = reply.text
     try:
         result.output = decode_output(node, reply.text)
     except ValueError as exc:
@@ -258,6 +265,7 @@ def _serve_from_cache(ctx: LLMContext, node: LLMNode, key: str, result: NodeResu
         result.output = decode_output(node, hit.text)
     except ValueError:
         return False  # an entry the current schema rejects is a miss, not a failure
+    result.response = hit.text
     result.status = "success"
     result.cache_hit = True
     result.cost_usd = 0.0

@@ -40,6 +40,12 @@ class NodeResult:
     peak_memory_mb: float | None = None
     exit_reason: str | None = None  # code nodes: ok, exception, timeout, memory, ...
     stdout: str | None = None  # code nodes: what the code printed (truncated)
+    # LLM nodes: the texts sent and received and the full cache key, stored in telemetry
+    # when the run stores content (core.telemetry.content); references, never copies.
+    prompt: str | None = None
+    system: str | None = None
+    response: str | None = None
+    cache_key: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -37,6 +37,7 @@ from core.providers.base import LLMRequest, Reference
 from core.providers.simulated import SimulatedProvider
 from core.settings import data_home
 from core.telemetry import TelemetryStore, get_store
+from core.telemetry.content import content_events
 from core.telemetry.rows import node_row, run_row, workflow_row
 from core.workflow import Workflow, load_workflow
 from core.workflow.models import CodeNode, LLMNode
@@ -90,6 +91,10 @@ class _Run:
             shared_budget=shared_budget,
         )
         self.memory = memory_store(home)
+        # Prompts and responses go to telemetry for simulated runs unless the workflow says
+        # otherwise, and for real ones only when it asks (docs/telemetry.md).
+        chosen = workflow.spec.workflow.telemetry.store_content
+        self.store_content = (simulate or workflow.only_simulated) if chosen is None else chosen
         # Values of key variables, so an error echoing one is stored and shown redacted.
         self.secrets = secret_values(workflow.key_variables)
         self.outputs: dict[str, Any] = {}
@@ -254,6 +259,8 @@ class _Run:
         if result.error and self.secrets:
             result.error = redact(result.error, self.secrets)
         self.results[result.name] = result
+        if self.store_content and (result.cache_key is not None or result.ok):
+            self._record_content(result)
         self.store.node_finished(
             node_row(
                 result,
@@ -265,6 +272,27 @@ class _Run:
             )
         )
         self._emit("node_finished", result.name, result)
+
+    def _record_content(self, result: NodeResult) -> None:
+        """Spools the texts the node sent and received (a code node: its result, as JSON),
+        before its node row, so one segment carries both (core.telemetry.content); key
+        values stay redacted."""
+        response = result.response
+        if result.node_type == "code":
+            response = json.dumps(result.output, ensure_ascii=False, default=str)
+        texts = {"prompt": result.prompt, "system": result.system, "response": response}
+        if self.secrets:
+            texts = {k: v if v is None else redact(v, self.secrets) for k, v in texts.items()}
+        events = content_events(
+            self.run_id,
+            result.name,
+            self.started_at,
+            texts,
+            result.cache_key,
+            result.finished_at,
+        )
+        for event, row in events:
+            self.store.record(event, row)
 
     def _emit(self, kind: str, node: str, result: NodeResult | None = None) -> None:
         # Called twice per node: without a listener it must not even build a payload.

@@ -60,6 +60,7 @@ def arrow_table(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
         "BIGINT": pa.int64(),
         "INTEGER": pa.int32(),
         "BOOLEAN": pa.bool_(),
+        "BLOB": pa.binary(),
     }
     columns = TABLES[table]
     names = list(rows[0]) if rows else list(columns)

@@ -32,9 +32,10 @@ _SEGMENT_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 
 # A text field longer than this is cut, with a marker saying how much went, before it reaches
 # the spool: a 40 MB input must not make a 40 MB line (and a 40 MB cell in `runs.inputs`).
-# A workflow's source is kept whole: the workflow file limit already bounds it.
+# A workflow's source is kept whole: the workflow file limit already bounds it; so is a
+# compressed prompt or response, which a cut would make unreadable (content.py bounds it).
 MAX_FIELD_CHARS = 65_536
-_WHOLE_FIELDS = frozenset({"source"})
+_WHOLE_FIELDS = frozenset({"source", "compressed"})
 
 
 def _jsonable(value: Any) -> Any:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from core.settings import DB_FILE, SPOOL_DIR
-from core.telemetry import quarantine, spool, tables
+from core.telemetry import content, quarantine, spool, tables
 from core.telemetry.spool import Orphan, Writer
 
 if TYPE_CHECKING:
@@ -93,6 +93,7 @@ class TelemetryStore:
         self._lock_depth = 0  # connections open under it (nested ones in one thread)
         self._warned: set[str] = set()
         self._impatient = False  # a flush found the database unusable: do not wait at exit
+        self._retention_applied = False  # content retention runs once per process
 
     # ----------------------------------------------------------------- recording events
 
@@ -120,8 +121,9 @@ class TelemetryStore:
 
     def record(self, event: str, row: dict) -> None:
         """An experiment's event (tables.EXPERIMENT_EVENTS): its definition, a status, an
-        item, a cell or a score, written through the spool like a run's."""
-        if event not in tables.EXPERIMENT_EVENTS:
+        item, a cell or a score; or a node call's stored text or its reference to them
+        (tables.CONTENT_EVENTS): written through the spool like a run's."""
+        if event not in tables.EXPERIMENT_EVENTS and event not in tables.CONTENT_EVENTS:
             raise ValueError(f"unknown telemetry event {event!r}")
         self._append({"event": event, **row})
 
@@ -207,6 +209,7 @@ class TelemetryStore:
             batch = self._screen(own + [p for o in orphans for p in o.segments])
             with self._open(read_only=False, deadline=deadline) as con:
                 self._load(con, batch, [o.dir.name for o in orphans])
+                self._apply_retention(con)
             for path in own:
                 path.unlink(missing_ok=True)
             for orphan in orphans:
@@ -235,6 +238,21 @@ class TelemetryStore:
             for orphan in orphans:
                 orphan.release()
             self._ingest_lock.release()
+
+    def _apply_retention(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Once per process, after its first load: prompts and responses older than the
+        retention setting go (docs/telemetry.md). A bad setting is one warning, never a
+        failed load."""
+        if self._retention_applied:
+            return
+        self._retention_applied = True
+        try:
+            days = content.retention_days()
+        except content.RetentionError as exc:
+            self._warn_once("retention", f"telemetry: {exc}; content is kept")
+            return
+        if days is not None:
+            content.prune_content(con, content.retention_cutoff(days))
 
     def _screen(self, segments: list[Path]) -> list[tuple[Path, Path]]:
         """(file to read, segment it stands for) for each segment that can be loaded: not a

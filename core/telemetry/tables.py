@@ -145,6 +145,25 @@ EXPERIMENT_SCORES_COLUMNS: dict[str, str] = {
     "scorer_cost_usd": "DOUBLE",
     "recorded_at": "TIMESTAMP",
 }
+# Prompts and responses (docs/telemetry.md, "Content"): each distinct text once, keyed by
+# its hash and zlib-compressed; node_content says which texts one node call sent and got
+# back. Written only for runs that store content (simulated runs, or `store_content: true`).
+CONTENT_COLUMNS: dict[str, str] = {
+    "content_hash": "VARCHAR",
+    "codec": "VARCHAR",
+    "chars": "BIGINT",
+    "compressed": "BLOB",
+    "first_seen": "TIMESTAMP",
+}
+NODE_CONTENT_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR",
+    "node": "VARCHAR",
+    "run_started_at": "TIMESTAMP",
+    "prompt_hash": "VARCHAR",
+    "system_hash": "VARCHAR",
+    "response_hash": "VARCHAR",
+    "cache_key": "VARCHAR",
+}
 # Segments already loaded: a crash between a commit and the deletion of its files must not
 # load them twice.
 LEDGER_TABLE = "telemetry_segments"
@@ -158,6 +177,8 @@ TABLES = {
     "experiment_items": EXPERIMENT_ITEMS_COLUMNS,
     "experiment_cells": EXPERIMENT_CELLS_COLUMNS,
     "experiment_scores": EXPERIMENT_SCORES_COLUMNS,
+    "content": CONTENT_COLUMNS,
+    "node_content": NODE_CONTENT_COLUMNS,
 }
 
 # The moment a node row counts at in windows and daily breakdowns: its run's start, so a run
@@ -225,12 +246,17 @@ _SPOOL_COLUMNS = {"event": "VARCHAR"} | {
     | EXPERIMENT_ITEMS_COLUMNS
     | EXPERIMENT_CELLS_COLUMNS
     | EXPERIMENT_SCORES_COLUMNS
+    | CONTENT_COLUMNS
+    | NODE_CONTENT_COLUMNS
 }
 
 
 def _cast(column: str, sql_type: str) -> str:
     if sql_type == "VARCHAR":
         return column
+    if sql_type == "BLOB":
+        # Spooled as base64; a damaged value becomes NULL like any badly typed one.
+        return f"TRY(from_base64({column}))"
     if sql_type == "TIMESTAMP":
         # Through TIMESTAMPTZ (the session is in UTC) so a string carrying an offset is
         # converted rather than having its offset silently ignored.
@@ -292,6 +318,12 @@ _INGEST_SQL = [
     f"INSERT INTO experiment_items {_select(EXPERIMENT_ITEMS_COLUMNS, 'experiment_item')}",
     f"INSERT INTO experiment_cells {_select(EXPERIMENT_CELLS_COLUMNS, 'experiment_cell')}",
     f"INSERT INTO experiment_scores {_select(EXPERIMENT_SCORES_COLUMNS, 'experiment_score')}",
+    # A text already stored is not stored again: the hash is its identity.
+    f"INSERT INTO content SELECT * FROM ({_select(CONTENT_COLUMNS, 'content')}) c"
+    " WHERE c.compressed IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM content k WHERE k.content_hash = c.content_hash)"
+    " QUALIFY row_number() OVER (PARTITION BY content_hash ORDER BY first_seen) = 1",
+    f"INSERT INTO node_content {_select(NODE_CONTENT_COLUMNS, 'node_content')}",
 ]
 # Experiments a dead writer was running: interrupted, so that `--resume` can finish them.
 _INTERRUPT_EXPERIMENTS_SQL = """
@@ -305,6 +337,7 @@ EXPERIMENT_EVENTS = (
     "experiment_cell",
     "experiment_score",
 )
+CONTENT_EVENTS = ("content", "node_content")
 # Runs a dead writer left open. Their start row carries the totals of no node, so totals
 # are recomputed from the nodes that finished (those calls were made and paid for), by the
 # engine's rules (`_Run.totals`): the run's cost is that of its own kind of calls, simulated

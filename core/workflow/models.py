@@ -146,9 +146,12 @@ class Targets(Strict):
 
 
 class TelemetrySettings(Strict):
-    """What a run's exported traces may carry: prompts and responses leave the machine only
-    when the workflow says so (docs/integrations.md)."""
+    """What a run's telemetry may carry. Prompts and responses may hold secrets or personal
+    data: they are stored in the local database (`store_content`; unset: simulated runs
+    only, docs/telemetry.md) and leave the machine in exported traces
+    (`export_content`, docs/integrations.md) only when the workflow says so."""
 
+    store_content: bool | None = None
     export_content: bool = False
     mlflow: bool = False  # log each run to MLflow live when MLFLOW_TRACKING_URI is set
 
