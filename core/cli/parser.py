@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from core.cli import (
     app_command,
+    batch_command,
     demo_command,
     experiment_command,
     export_command,
@@ -244,7 +245,33 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     schema.set_defaults(handler=schema_command.command)
     _experiment_commands(commands)
+    _batch_command(commands)
     return parser
+
+
+def _batch_command(commands: argparse._SubParsersAction) -> None:
+    """`batch WORKFLOW --dataset FILE` (docs/batch.md)."""
+    batch = commands.add_parser(
+        "batch", help="run a workflow once per dataset row, locally or on Ray"
+    )
+    batch.add_argument("workflow", metavar="WORKFLOW")
+    batch.add_argument("--dataset", required=True, metavar="FILE", help="rows: .jsonl or .csv")
+    batch.add_argument("--output", "-o", metavar="F", help="results: .jsonl or .parquet")
+    batch.add_argument("--executor", choices=("local", "ray"), default="local")
+    batch.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="runs at once per worker (16)"
+    )
+    batch.add_argument("--resume", metavar="ID", help="run the rows batch ID is missing")
+    batch.add_argument(
+        "--ray-address", metavar="ADDR", help="join this Ray cluster (default: RAY_ADDRESS)"
+    )
+    batch.add_argument("--workers", type=int, metavar="N", help="Ray actors (default: one per CPU)")
+    batch.add_argument(
+        "--simulate", action="store_true", help="use the offline simulated provider (no keys)"
+    )
+    batch.add_argument("--no-cache", action="store_true", help="ignore the response cache")
+    batch.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    batch.set_defaults(handler=batch_command.command)
 
 
 def _items(text: str) -> int:

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.catalog.model_names import SIMULATED
 from core.engine import arun_workflow
 from core.engine.budget import Budget
 from core.engine.llm_node import SHARED_BUDGET
 from core.errors import ProviderConfigError
+from core.executors.keys import check_keys as check_workflow_keys
 from core.experiments.dataset import Item
 from core.experiments.loader import Experiment
 from core.experiments.records import (
@@ -40,11 +40,8 @@ from core.experiments.records import (
     spent,
 )
 from core.experiments.scoring import CellScorer, RunFn
-from core.providers.base import LLMRequest
 from core.settings import data_home
 from core.telemetry import get_store
-from core.workflow import Workflow
-from core.workflow.models import LLMNode
 
 Cell = tuple[int, str, int]  # (item number, variant, repeat)
 
@@ -122,34 +119,13 @@ def check_keys(experiment: Experiment, scorer: CellScorer, simulate: bool) -> No
     """Refuse before any spend when a variant or a judge would call a model without its key."""
     if simulate:
         return
-    from core.providers.litellm_provider import check_keys as check
-
     for variant in experiment.variants.values():
-        check(_calls(variant.workflow))
+        check_workflow_keys(variant.workflow)
     for name, judge in scorer.judges.items():
         try:
-            check(_calls(judge))
+            check_workflow_keys(judge)
         except ProviderConfigError as exc:
             raise ProviderConfigError(f"scorer '{name}' (llm_judge): {exc}") from None
-
-
-def _calls(workflow: Workflow) -> list[LLMRequest]:
-    calls = []
-    for node in workflow.spec.nodes:
-        if isinstance(node, LLMNode):
-            llm = workflow.llm_for(node)
-            if llm.provider != SIMULATED:
-                calls.append(
-                    LLMRequest(
-                        provider=llm.provider,
-                        model=llm.model,
-                        messages=[],
-                        max_output_tokens=llm.max_output_tokens,
-                        api_base=llm.api_base,
-                        api_key_env=llm.api_key_env,
-                    )
-                )
-    return calls
 
 
 class _Execution:

@@ -93,6 +93,7 @@ class TelemetryStore:
         self._lock_depth = 0  # connections open under it (nested ones in one thread)
         self._warned: set[str] = set()
         self._impatient = False  # a flush found the database unusable: do not wait at exit
+        self._captured: list[bytes] | None = None  # see capture()
 
     # ----------------------------------------------------------------- recording events
 
@@ -120,18 +121,57 @@ class TelemetryStore:
 
     def record(self, event: str, row: dict) -> None:
         """An experiment's event (tables.EXPERIMENT_EVENTS): its definition, a status, an
-        item, a cell or a score, written through the spool like a run's."""
-        if event not in tables.EXPERIMENT_EVENTS:
+        item, a cell or a score, or a batch's (tables.BATCH_EVENTS), written through the
+        spool like a run's."""
+        if event not in tables.EXPERIMENT_EVENTS + tables.BATCH_EVENTS:
             raise ValueError(f"unknown telemetry event {event!r}")
         self._append({"event": event, **row})
 
-    def _append(self, event: dict) -> None:
-        line = spool.encode(event)
+    def capture(self) -> None:
+        """From now on, keeps this store's events in memory for `take_captured` instead of
+        spooling them: an executor's worker ships them to the machine that owns the
+        telemetry, which records them with `record_segment`."""
         with self._append_lock:
+            self._captured = []
+
+    def take_captured(self) -> bytes:
+        """The spool lines captured since the last call (see `capture`)."""
+        with self._append_lock:
+            lines, self._captured = b"".join(self._captured or []), []
+        return lines
+
+    def record_segment(self, key: str, lines: bytes, timeout: float = EXIT_BUDGET) -> bool:
+        """Loads spool lines recorded elsewhere (a worker's runs, node rows and batch rows) in
+        one transaction, at most once per `key`: the ledger keeps the key, so a segment that
+        arrives again (a chunk re-run after its worker died) is not counted twice. True when
+        loaded (now or before); False when the database stayed busy: the lines then wait in
+        this process's spool, to be loaded with its other events."""
+        incoming = self.spool / f".incoming-{self.writer_id}-{secrets.token_hex(4)}.jsonl"
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+            incoming.write_bytes(lines)
+            with self._open(read_only=False, deadline=time.monotonic() + timeout) as con:
+                tables.load(con, [incoming], [], ids=[f"segment:{key}"])
+            return True
+        except (TelemetryBusy, TelemetryUnavailable):
+            self._impatient = True
+            self._append_lines(lines)
+            return False
+        finally:
+            incoming.unlink(missing_ok=True)
+
+    def _append(self, event: dict) -> None:
+        self._append_lines(spool.encode(event))
+
+    def _append_lines(self, lines: bytes) -> None:
+        with self._append_lock:
+            if self._captured is not None:
+                self._captured.append(lines)
+                return
             try:
                 if self._writer is None:
                     self._writer = Writer(self.spool, self.writer_id)
-                self._writer.append(line)
+                self._writer.append(lines)
             except OSError as exc:
                 self._warn_once(
                     "write",
