@@ -159,11 +159,14 @@ def run_batch(
     on_start: Callable[[str, BatchProgress], None] | None = None,
     on_progress: Callable[[BatchProgress], None] | None = None,
     on_executor: Callable[[Any], None] | None = None,
+    ray_executor: Any = None,
 ) -> BatchOutcome:
     """Runs the rows (the missing ones with `options.resume`) and writes the output file.
     Raises ProviderConfigError, MissingExtra, UnknownBatch or BatchConflict before anything
     runs; KeyboardInterrupt is recorded (status cancelled, output written) and re-raised.
-    `on_executor` sees the Ray executor once its workers are up (a fault test kills one)."""
+    `on_executor` sees the Ray executor once its workers are up (a fault test kills one);
+    `ray_executor` is one already started, left open afterwards (bench/scale.py times warm
+    workers)."""
     folder = data_home(home)
     clock = time.monotonic()
     workflow = batch.workflow
@@ -178,7 +181,7 @@ def run_batch(
         todo = [row for row in batch.rows if row[0] not in done]
     if not simulated:
         check_keys(workflow)
-    executor = _executor(options)  # MissingExtra before anything is recorded
+    executor = ray_executor or _executor(options)  # MissingExtra before anything is recorded
     if options.resume is None:
         batch_id = f"{workflow.name}-{secrets.token_hex(3)}"
         record_batch(
@@ -220,7 +223,7 @@ def run_batch(
     except Exception as exc:  # workers lost, or a bug: the rows recorded so far are kept
         status, error = "failed", f"{exc}; finish it with --resume {batch_id}"
     finally:
-        if executor is not None:
+        if executor is not None and executor is not ray_executor:
             executor.close()
         if status == RUNNING:
             missing = len(todo) - progress.ran

@@ -77,11 +77,14 @@ class RayExecutor:
         self.address = address
         self.wanted_workers = workers
         self.actors: list[Any] = []
+        self.start_seconds = 0.0
         self._started_ray = False
 
-    def start(self) -> float:
-        """Connects to Ray (starting a local instance if need be) and starts the actors;
-        returns the seconds that took."""
+    def start(self) -> None:
+        """Connects to Ray (starting a local instance if need be) and starts the actors,
+        once; `start_seconds` says how long that took."""
+        if self.actors:
+            return
         clock = time.monotonic()
         ray = self.ray
         if not ray.is_initialized():
@@ -96,7 +99,7 @@ class RayExecutor:
         actor = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=-1)(ChunkWorker)
         self.actors = [actor.remote() for _ in range(count)]
         ray.get([a.pid.remote() for a in self.actors])  # every actor up before the clock stops
-        return time.monotonic() - clock
+        self.start_seconds = time.monotonic() - clock
 
     def worker_pids(self) -> list[int]:
         return list(self.ray.get([a.pid.remote() for a in self.actors]))
@@ -107,7 +110,7 @@ class RayExecutor:
         """Runs every row once; `on_chunk` is called in this thread for each finished chunk.
         Raises WorkersLost when no actor is left; KeyboardInterrupt stops the job (the actors
         are killed by `close`)."""
-        start_seconds = self.start() if not self.actors else 0.0
+        self.start()
         size = size or chunk_size(len(rows), len(self.actors), job.concurrency)
         attempt = secrets.token_hex(4)  # this invocation's chunks, whatever their retries
         queue = deque(
@@ -147,7 +150,7 @@ class RayExecutor:
                     f"every Ray worker died more than {MAX_RESTARTS} times; "
                     f"{sum(len(c) for _, c in queue)} rows were not run"
                 )
-        return RayStats(len(self.actors), chunks, reassigned, start_seconds)
+        return RayStats(len(self.actors), chunks, reassigned, self.start_seconds)
 
     def close(self) -> None:
         """Kills this job's actors, and the local Ray instance if this executor started it."""
