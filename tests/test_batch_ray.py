@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import cli
+from helpers import cli, quiz_experiment
 
 from core.batch.runner import BatchOptions, BatchProgress, load_batch, run_batch
 from core.telemetry import get_store
@@ -138,3 +138,25 @@ def test_the_command_joins_a_running_cluster(cluster: str, home: Path, tmp_path:
     import duckdb
 
     assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchall() == [(6,)]
+
+
+def test_an_experiment_runs_its_cells_on_ray_once_each(
+    cluster: str, home: Path, tmp_path: Path
+) -> None:
+    from core.executors.ray_executor import RayExecutor
+    from core.experiments.loader import load_experiment
+    from core.experiments.report import experiment_report
+    from core.experiments.runner import run_experiment_on_ray
+
+    experiment = load_experiment(str(quiz_experiment(tmp_path, repeats=1, rows=6)))
+    executor = RayExecutor(workers=2)
+    outcome = run_experiment_on_ray(experiment, executor, simulate=True)
+    assert outcome.status == "finished" and outcome.cells_done == 12, outcome.error
+    store = get_store(home)
+    assert store.query("SELECT count(*), count(DISTINCT run_id) FROM runs") == [(12, 12)]
+    assert store.query(
+        "SELECT count(*), count(DISTINCT (item, variant)) FROM experiment_cells"
+    ) == [(12, 12)]
+    assert store.query("SELECT count(*) FROM experiment_scores") == [(24,)]
+    report = experiment_report(outcome.experiment_id, items_shown=0)
+    assert {v.name for v in report.variants} == {"big", "small"}

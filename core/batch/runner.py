@@ -291,10 +291,20 @@ def _run_ray(
 ) -> Any:
     store = get_store(home)
 
-    def landed(key: str, results: list[RowResult], lines: bytes) -> None:
+    def landed(key: str, result: tuple[list[RowResult], bytes]) -> None:
+        results, lines = result
         store.record_segment(key, lines + row_lines(job.job_id, results))
         progress.add(results)
         if on_progress is not None:
             on_progress(progress)
 
-    return executor.run(job, todo, landed, size=options.chunk_rows)
+    from core.executors.ray_worker import RowsJob
+
+    return executor.run(
+        job.job_id,
+        RowsJob(job),
+        todo,
+        landed,
+        concurrency=job.concurrency,
+        size=options.chunk_rows,
+    )

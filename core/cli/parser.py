@@ -307,6 +307,13 @@ def _experiment_commands(commands: argparse._SubParsersAction) -> None:
         help="price the runs and judge calls from history first (with --dry-run: only that)",
     )
     run.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    run.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="where cells run"
+    )
+    run.add_argument(
+        "--ray-address", metavar="ADDR", help="join this Ray cluster (default: RAY_ADDRESS)"
+    )
+    run.add_argument("--workers", type=int, metavar="N", help="Ray actors (default: one per CPU)")
     run.set_defaults(handler=experiment_command.command)
 
     listing = actions.add_parser("list", help="experiments recorded, newest first")

@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.executors.jobs import Job, RowResult, RowTask
 from core.executors.ray_worker import ChunkWorker
 from core.exporters.extras import missing_extra
 
@@ -37,8 +36,8 @@ WAIT_SECONDS = 0.5
 # Largest chunk: its results and telemetry travel as one object.
 MAX_CHUNK_ROWS = 1000
 
-# (chunk key, results, spool lines): what the driver records for each finished chunk.
-ChunkHandler = Callable[[str, list[RowResult], bytes], None]
+# (chunk key, what the actor's run_chunk returned): the driver records each finished chunk.
+ChunkHandler = Callable[[str, Any], None]
 
 
 class WorkersLost(RuntimeError):
@@ -70,7 +69,8 @@ def chunk_size(rows: int, workers: int, concurrency: int) -> int:
 
 
 class RayExecutor:
-    """Runs a job's rows on Ray actors; one instance per job."""
+    """Runs a job's items on Ray actors (ChunkWorker), a chunk at a time; one instance per
+    job."""
 
     def __init__(self, address: str | None = None, workers: int | None = None) -> None:
         self.ray = import_ray()
@@ -105,25 +105,37 @@ class RayExecutor:
         return list(self.ray.get([a.pid.remote() for a in self.actors]))
 
     def run(
-        self, job: Job, rows: Sequence[RowTask], on_chunk: ChunkHandler, size: int | None = None
+        self,
+        job_id: str,
+        payload: Any,
+        items: Sequence[Any],
+        on_chunk: ChunkHandler,
+        *,
+        concurrency: int,
+        size: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> RayStats:
-        """Runs every row once; `on_chunk` is called in this thread for each finished chunk.
-        Raises WorkersLost when no actor is left; KeyboardInterrupt stops the job (the actors
-        are killed by `close`)."""
+        """Runs every item once, in chunks in order (`payload.run_chunk(worker, chunk)` on
+        an actor: core.executors.ray_worker); `on_chunk` is called in this thread for
+        each finished chunk. `stop` says when to hand out no more chunks (those out are
+        still awaited). Raises WorkersLost when no actor is left; KeyboardInterrupt stops
+        the job (the actors are killed by `close`)."""
         self.start()
-        size = size or chunk_size(len(rows), len(self.actors), job.concurrency)
+        size = size or chunk_size(len(items), len(self.actors), concurrency)
         attempt = secrets.token_hex(4)  # this invocation's chunks, whatever their retries
         queue = deque(
-            (f"{job.job_id}/{attempt}/{n}", list(rows[i : i + size]))
-            for n, i in enumerate(range(0, len(rows), size))
+            (f"{job_id}/{attempt}/{n}", list(items[i : i + size]))
+            for n, i in enumerate(range(0, len(items), size))
         )
         chunks = len(queue)
-        job_ref = self.ray.put(job)
+        job_ref = self.ray.put(payload)
         live = set(range(len(self.actors)))
         load = dict.fromkeys(live, 0)
-        pending: dict[Any, tuple[int, str, list[RowTask]]] = {}
+        pending: dict[Any, tuple[int, str, list[Any]]] = {}
         reassigned = 0
         while queue or pending:
+            if stop is not None and stop():
+                queue.clear()
             for index in sorted(live, key=load.__getitem__):
                 while queue and load[index] < IN_FLIGHT:
                     key, chunk = queue.popleft()
@@ -137,14 +149,14 @@ class RayExecutor:
                 index, key, chunk = pending.pop(ref)
                 load[index] -= 1
                 try:
-                    results, lines = self.ray.get(ref)
+                    result = self.ray.get(ref)
                 except self.ray.exceptions.RayActorError:
                     # Past its restarts (Ray already re-ran the chunk on each restart).
                     live.discard(index)
                     queue.appendleft((key, chunk))
                     reassigned += 1
                     continue
-                on_chunk(key, results, lines)
+                on_chunk(key, result)
             if queue and not live:
                 raise WorkersLost(
                     f"every Ray worker died more than {MAX_RESTARTS} times; "

@@ -16,7 +16,9 @@ import atexit
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.executors.jobs import Job, RowResult, RowTask
 from core.executors.local import run_rows
@@ -28,7 +30,9 @@ WORKER_PREFIX = "configurable-agents-worker-"
 
 
 class ChunkWorker:
-    """One actor: a private data folder, a captured telemetry store, one event loop."""
+    """One actor: a private data folder, a captured telemetry store, one event loop. What a
+    chunk is, the job says: `run_chunk` hands its items to `job.run_chunk(worker, items)`
+    (rows of a batch: `RowsJob`; an experiment's cells: core.experiments.ray_cells)."""
 
     def __init__(self) -> None:
         self.home = Path(tempfile.mkdtemp(prefix=WORKER_PREFIX))
@@ -42,15 +46,26 @@ class ChunkWorker:
         """This worker's process id (a fault test kills it)."""
         return os.getpid()
 
-    def run_chunk(self, job: Job, rows: list[RowTask]) -> tuple[list[RowResult], bytes]:
+    def run_chunk(self, job: Any, items: list[Any]) -> Any:
+        return job.run_chunk(self, items)
+
+
+@dataclass(frozen=True)
+class RowsJob:
+    """A batch's chunks: rows of one workflow."""
+
+    job: Job
+
+    def run_chunk(self, worker: ChunkWorker, rows: list[RowTask]) -> tuple[list[RowResult], bytes]:
         """Every row of the chunk, `job.concurrency` at a time; then the spool lines of the
         chunk's runs, node rows and workflow version."""
-        workflow = self.workflows.get(job.job_id)
+        job = self.job
+        workflow = worker.workflows.get(job.job_id)
         if workflow is None:
             workflow = parse_workflow(job.workflow_source, job.workflow_file)
-            self.workflows[job.job_id] = workflow
+            worker.workflows[job.job_id] = workflow
         results: list[RowResult] = []
-        self.loop.run_until_complete(
-            run_rows(workflow, job, rows, home=self.home, on_result=results.append)
+        worker.loop.run_until_complete(
+            run_rows(workflow, job, rows, home=worker.home, on_result=results.append)
         )
-        return results, self.store.take_captured()
+        return results, worker.store.take_captured()

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.engine import arun_workflow
 from core.engine.budget import Budget
@@ -42,6 +42,9 @@ from core.experiments.records import (
 from core.experiments.scoring import CellScorer, RunFn
 from core.settings import data_home
 from core.telemetry import get_store
+
+if TYPE_CHECKING:
+    from core.executors.ray_executor import RayExecutor
 
 Cell = tuple[int, str, int]  # (item number, variant, repeat)
 
@@ -128,7 +131,7 @@ def check_keys(experiment: Experiment, scorer: CellScorer, simulate: bool) -> No
             raise ProviderConfigError(f"scorer '{name}' (llm_judge): {exc}") from None
 
 
-class _Execution:
+class Execution:
     """One process's share of an experiment: the cells it runs, and what they cost."""
 
     def __init__(
@@ -162,6 +165,7 @@ class _Execution:
         self.progress = Progress(done, experiment.cells, spent_before, 0, len(todo))
         self.stop_reason: str | None = None
         self.error: str | None = None
+        self.simulated = simulate  # and, on the driver, whether every call is simulated
         max_cost = experiment.spec.max_cost
         self.budget = Budget(None, max_cost - spent_before) if max_cost is not None else None
 
@@ -252,8 +256,71 @@ async def run_experiment(
     errored with `rerun_failed`), score them and record everything. Raises
     ProviderConfigError, UnknownExperiment or ExperimentConflict before anything runs;
     cancellation is recorded and then propagates."""
-    folder = data_home(home)
     clock = time.monotonic()
+    execution = _prepare(experiment, simulate, home, resume, rerun_failed, on_progress, run)
+    if on_start is not None:
+        on_start(execution.experiment_id)
+    status, error = RUNNING, None
+    try:
+        await execution.execute()
+    except asyncio.CancelledError:
+        status, error = "cancelled", "cancelled: the cells finished so far are kept"
+        raise
+    finally:
+        status, error = _close(execution, status, error)
+    return _outcome(execution, status, error, clock)
+
+
+def run_experiment_on_ray(
+    experiment: Experiment,
+    executor: RayExecutor,
+    *,
+    simulate: bool = False,
+    home: str | Path | None = None,
+    resume: str | None = None,
+    rerun_failed: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> Outcome:
+    """`run_experiment` with the cells run in chunks on Ray actors (core.experiments.ray_cells),
+    each chunk's runs, cells and scores recorded once when it comes back. Blocking, so that
+    Ctrl-C reaches it as KeyboardInterrupt: recorded, then re-raised. The executor is closed."""
+    from core.experiments.ray_cells import run_cells
+
+    clock = time.monotonic()
+    try:
+        execution = _prepare(
+            experiment, simulate, home, resume, rerun_failed, on_progress, arun_workflow
+        )
+        if on_start is not None:
+            on_start(execution.experiment_id)
+        status, error = RUNNING, None
+        try:
+            run_cells(execution, executor)
+        except KeyboardInterrupt:
+            status, error = "cancelled", "cancelled: the cells finished so far are kept"
+            raise
+        except Exception as exc:  # workers lost: the cells recorded so far are kept
+            execution.stop_reason, execution.error = "failed", str(exc)
+        finally:
+            status, error = _close(execution, status, error)
+    finally:
+        executor.close()
+    return _outcome(execution, status, error, clock)
+
+
+def _prepare(
+    experiment: Experiment,
+    simulate: bool,
+    home: str | Path | None,
+    resume: str | None,
+    rerun_failed: str | None,
+    on_progress: Callable[[Progress], None] | None,
+    run: RunFn,
+) -> Execution:
+    """Checks and records the experiment (or its status, when it goes on): the execution
+    that will run its cells."""
+    folder = data_home(home)
     scorer = CellScorer(experiment, run)
     simulated = is_simulated(experiment, scorer, simulate)
     previous = resume or rerun_failed
@@ -261,17 +328,14 @@ async def run_experiment(
         experiment_id, todo, states = _continue(experiment, folder, previous, simulated, resume)
     check_keys(experiment, scorer, simulated)
     store = get_store(folder)
-    cells = all_cells(experiment)
     if previous is not None:
         before = spent(folder, experiment_id)
         record_status(store, experiment_id, RUNNING)
     else:
         experiment_id = f"{experiment.name}-{secrets.token_hex(3)}"
-        todo, states, before = cells, {}, 0.0
+        todo, states, before = all_cells(experiment), {}, 0.0
         record_experiment(store, experiment, experiment_id, simulated)
-    if on_start is not None:
-        on_start(experiment_id)
-    execution = _Execution(
+    execution = Execution(
         experiment,
         experiment_id,
         todo,
@@ -283,26 +347,31 @@ async def run_experiment(
         scorer=scorer,
         on_progress=on_progress,
     )
-    status, error = RUNNING, None
-    try:
-        await execution.execute()
-    except asyncio.CancelledError:
-        status, error = "cancelled", "cancelled: the cells finished so far are kept"
-        raise
-    finally:
-        if status == RUNNING:
-            status, error = _final(execution, experiment_id)
-        record_status(store, experiment_id, status, error)
-        store.flush_soon()
+    execution.simulated = simulated
+    return execution
+
+
+def _close(execution: Execution, status: str, error: str | None) -> tuple[str, str | None]:
+    """Records how the execution ended: `status`, or what its cells and stop reason say."""
+    if status == RUNNING:
+        status, error = _final(execution, execution.experiment_id)
+    store = execution.store
+    record_status(store, execution.experiment_id, status, error)
+    store.flush_soon()
+    return status, error
+
+
+def _outcome(execution: Execution, status: str, error: str | None, clock: float) -> Outcome:
+    experiment = execution.experiment
     return Outcome(
-        experiment_id=experiment_id,
+        experiment_id=execution.experiment_id,
         name=experiment.name,
         status=status,
-        cells=len(cells),
+        cells=experiment.cells,
         cells_done=len(execution.states),
         cells_failed=sum(state != "success" for state in execution.states.values()),
         cost_usd=execution.progress.cost_usd,
-        simulated=simulated,
+        simulated=execution.simulated,
         seconds=time.monotonic() - clock,
         error=error,
         warnings=list(experiment.warnings),
@@ -340,7 +409,7 @@ def _continue(
     return record.experiment_id, todo, states
 
 
-def _final(execution: _Execution, experiment_id: str) -> tuple[str, str | None]:
+def _final(execution: Execution, experiment_id: str) -> tuple[str, str | None]:
     progress = execution.progress
     if execution.stop_reason == "budget_exceeded":
         spec = execution.experiment.spec

@@ -1,0 +1,109 @@
+"""An experiment's cells on Ray: chunks of cells, in the runner's order, handed to actors
+that run and score them as the local runner does, in a private data folder, with telemetry
+captured; each chunk's runs, node rows, cells and scores are loaded by the driver in one
+transaction, once per chunk key (docs/batch.md explains the executor).
+
+A whole-experiment `max_cost` cannot be one budget across machines. It is cut into slices:
+each chunk may spend one slice, and a chunk is handed out only while every slice that could
+be in flight still fits in what is left, so the experiment never spends past `max_cost` and
+may stop short of it by up to a quarter of what was left when it started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.engine import arun_workflow
+from core.executors.ray_executor import IN_FLIGHT, RayExecutor
+from core.executors.ray_worker import ChunkWorker
+from core.experiments.loader import Experiment
+from core.experiments.runner import Cell, Execution
+from core.experiments.scoring import CellScorer
+
+# Slices per chunk that may be in flight: the larger, the closer to max_cost a run gets.
+SLICES = 4
+
+
+@dataclass(frozen=True)
+class CellChunk:
+    states: dict[Cell, str]  # each recorded cell's run status
+    cost_usd: float  # runs and judges of the chunk
+    stop_reason: str | None
+    error: str | None
+    lines: bytes  # the chunk's telemetry: runs, node rows, cells, scores
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """An experiment's chunks: cells, run and scored in a worker as the local runner does."""
+
+    experiment: Experiment
+    experiment_id: str
+    simulate: bool
+    slice_usd: float | None  # what one chunk may spend (None: no max_cost)
+
+    def run_chunk(self, worker: ChunkWorker, cells: list[Cell]) -> CellChunk:
+        spec = self.experiment.spec
+        # The runner's budget is max_cost less what was spent: that leaves this chunk a slice.
+        before = spec.max_cost - self.slice_usd if self.slice_usd is not None else 0.0
+        execution = Execution(
+            self.experiment,
+            self.experiment_id,
+            cells,
+            {},
+            before,
+            simulate=self.simulate,
+            home=worker.home,
+            run=arun_workflow,
+            scorer=CellScorer(self.experiment, arun_workflow),
+            on_progress=None,
+        )
+        worker.loop.run_until_complete(execution.execute())
+        return CellChunk(
+            states=execution.states,
+            cost_usd=execution.progress.cost_usd - before,
+            stop_reason=execution.stop_reason,
+            error=execution.error,
+            lines=worker.store.take_captured(),
+        )
+
+
+def run_cells(execution: Execution, executor: RayExecutor) -> None:
+    """Runs the execution's cells on the executor's actors, recording each chunk as it lands
+    and keeping the execution's states, progress and stop reason as the local run would."""
+    executor.start()
+    spec = execution.experiment.spec
+    cells = list(execution.queue)
+    slots = len(executor.actors) * IN_FLIGHT * SLICES
+    left = spec.max_cost - execution.progress.cost_usd if spec.max_cost is not None else None
+    slice_usd = left / slots if left is not None else None
+    job = CellJob(execution.experiment, execution.experiment_id, execution.simulate, slice_usd)
+
+    def stop() -> bool:
+        if execution.stop_reason is not None:
+            return True
+        if slice_usd is None:
+            return False
+        in_flight = len(executor.actors) * IN_FLIGHT * slice_usd
+        return execution.progress.cost_usd + in_flight > spec.max_cost
+
+    def landed(key: str, chunk: CellChunk) -> None:
+        execution.store.record_segment(key, chunk.lines)
+        execution.states.update(chunk.states)
+        progress = execution.progress
+        progress.done += len(chunk.states)
+        progress.ran += len(chunk.states)
+        progress.cost_usd += chunk.cost_usd
+        if chunk.stop_reason is not None and execution.stop_reason is None:
+            execution.stop_reason, execution.error = chunk.stop_reason, chunk.error
+        if execution.on_progress is not None:
+            execution.on_progress(progress)
+
+    executor.run(
+        execution.experiment_id,
+        job,
+        cells,
+        landed,
+        concurrency=spec.concurrency,
+        stop=stop,
+    )
