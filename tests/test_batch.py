@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import PROVIDER_KEYS, ROOT
+from helpers import PROVIDER_KEYS, ROOT, quiz_experiment
 
 from core.cli import main
 from core.settings import HOME_VARIABLE
@@ -246,3 +246,19 @@ def test_a_segment_is_recorded_once_per_key(home: Path) -> None:
     ]
     assert store.query("SELECT count(*), sum(cost_usd) FROM node_runs") == [(2, 1.0)]
     assert store.query("SELECT sum(node_rows) FROM node_daily") == [(2,)]
+
+
+def test_experiment_run_on_ray_without_ray_says_how_to_install_it(
+    home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = quiz_experiment(tmp_path, repeats=1, rows=2)
+    assert main(["experiment", "run", str(path), "--simulate", "--workers", "2"]) == 2
+    assert "need --executor ray" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["experiment", "run", str(path), "--simulate", "--executor", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'configurable-agents[ray]'" in err and "Traceback" not in err
+    assert get_store(home).query("SELECT count(*) FROM experiments") == [(0,)]
