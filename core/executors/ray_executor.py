@@ -48,7 +48,7 @@ class WorkersLost(RuntimeError):
 class RayStats:
     workers: int
     chunks: int
-    reassigned: int  # chunks moved off an actor that was past its restarts
+    reassigned: int  # chunks handed out again after their actor died past its restarts
     start_seconds: float  # connecting to Ray (or starting it) and starting the actors
 
 
@@ -133,6 +133,7 @@ class RayExecutor:
         load = dict.fromkeys(live, 0)
         pending: dict[Any, tuple[int, str, list[Any]]] = {}
         reassigned = 0
+        failures: dict[str, int] = {}
         while queue or pending:
             if stop is not None and stop():
                 queue.clear()
@@ -150,17 +151,23 @@ class RayExecutor:
                 load[index] -= 1
                 try:
                     result = self.ray.get(ref)
-                except self.ray.exceptions.RayActorError:
-                    # Past its restarts (Ray already re-ran the chunk on each restart).
-                    live.discard(index)
+                except self.ray.exceptions.RayActorError as exc:
+                    # Dead past its restarts (Ray re-ran the chunk on each restart), or out of
+                    # reach for now: the chunk goes to the front of the queue, a bounded
+                    # number of times.
+                    if isinstance(exc, self.ray.exceptions.ActorDiedError):
+                        live.discard(index)
+                    failures[key] = failures.get(key, 0) + 1
+                    if failures[key] > MAX_RESTARTS + len(self.actors):
+                        live.clear()
                     queue.appendleft((key, chunk))
                     reassigned += 1
                     continue
                 on_chunk(key, result)
             if queue and not live:
                 raise WorkersLost(
-                    f"every Ray worker died more than {MAX_RESTARTS} times; "
-                    f"{sum(len(c) for _, c in queue)} rows were not run"
+                    f"the Ray workers died (each restarted up to {MAX_RESTARTS} times); "
+                    f"{sum(len(c) for _, c in queue)} items were not run"
                 )
         return RayStats(len(self.actors), chunks, reassigned, self.start_seconds)
 

@@ -80,12 +80,11 @@ def run_cells(execution: Execution, executor: RayExecutor) -> None:
     job = CellJob(execution.experiment, execution.experiment_id, execution.simulate, slice_usd)
 
     def stop() -> bool:
-        if execution.stop_reason is not None:
-            return True
-        if slice_usd is None:
-            return False
-        in_flight = len(executor.actors) * IN_FLIGHT * slice_usd
-        return execution.progress.cost_usd + in_flight > spec.max_cost
+        if execution.stop_reason is None and slice_usd is not None:
+            in_flight = len(executor.actors) * IN_FLIGHT * slice_usd
+            if slice_usd <= 0 or execution.progress.cost_usd + in_flight > spec.max_cost:
+                execution.stop_reason = "budget_exceeded"
+        return execution.stop_reason is not None
 
     def landed(key: str, chunk: CellChunk) -> None:
         execution.store.record_segment(key, chunk.lines)
