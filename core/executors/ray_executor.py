@@ -33,6 +33,8 @@ MAX_RESTARTS = 3
 IN_FLIGHT = 2
 # Longest wait for a chunk before the driver looks up again (Ctrl-C is seen in between).
 WAIT_SECONDS = 0.5
+# Longest wait for the actors to remove their data folders before they are killed.
+CLOSE_SECONDS = 10.0
 # Largest chunk: its results and telemetry travel as one object.
 MAX_CHUNK_ROWS = 1000
 
@@ -172,7 +174,11 @@ class RayExecutor:
         return RayStats(len(self.actors), chunks, reassigned, self.start_seconds)
 
     def close(self) -> None:
-        """Kills this job's actors, and the local Ray instance if this executor started it."""
+        """Kills this job's actors (their data folders removed first), and the local Ray
+        instance if this executor started it."""
+        if self.actors:
+            closing = [actor.close.remote() for actor in self.actors]
+            self.ray.wait(closing, num_returns=len(closing), timeout=CLOSE_SECONDS)
         for actor in self.actors:
             try:
                 self.ray.kill(actor, no_restart=True)

@@ -49,6 +49,10 @@ class ChunkWorker:
     def run_chunk(self, job: Any, items: list[Any]) -> Any:
         return job.run_chunk(self, items)
 
+    def close(self) -> None:
+        """Removes the private data folder (Ray kills actors without running atexit)."""
+        shutil.rmtree(self.home, ignore_errors=True)
+
 
 @dataclass(frozen=True)
 class RowsJob:
