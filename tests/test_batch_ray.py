@@ -47,6 +47,19 @@ def cluster() -> Iterator[str]:
         ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def workers(cluster: str) -> Iterator[Any]:
+    """Two actors, started (and warmed) once for the module's in-process jobs."""
+    from core.executors.ray_executor import RayExecutor
+
+    executor = RayExecutor(workers=2)
+    executor.start()
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
 def _files(folder: Path, rows: int, latency_ms: int) -> tuple[str, str]:
     wf = folder / "wf.yaml"
     wf.write_text(WORKFLOW.replace("LATENCY", str(latency_ms)))
@@ -76,7 +89,7 @@ def _check_exactly_once(home: Path, out: Path, rows: int) -> None:
 
 
 def test_a_worker_killed_mid_job_loses_and_doubles_nothing(
-    cluster: str, home: Path, tmp_path: Path
+    workers: Any, home: Path, tmp_path: Path
 ) -> None:
     wf, dataset = _files(tmp_path, rows=40, latency_ms=100)
     out = tmp_path / "out.jsonl"
@@ -96,7 +109,11 @@ def test_a_worker_killed_mid_job_loses_and_doubles_nothing(
             killed.append(pids[0])
 
     outcome = run_batch(
-        load_batch(wf, dataset), options, on_executor=on_executor, on_progress=on_progress
+        load_batch(wf, dataset),
+        options,
+        on_executor=on_executor,
+        on_progress=on_progress,
+        ray_executor=workers,
     )
     assert killed and outcome.status == "finished", outcome.error
     assert outcome.ray is not None and outcome.ray["chunks"] == 10
@@ -110,7 +127,29 @@ def test_a_worker_killed_mid_job_loses_and_doubles_nothing(
     assert not (home / "cache").exists()
 
 
+def test_an_experiment_runs_its_cells_on_ray_once_each(
+    workers: Any, home: Path, tmp_path: Path
+) -> None:
+    from core.experiments.loader import load_experiment
+    from core.experiments.report import experiment_report
+    from core.experiments.runner import run_experiment_on_ray
+
+    experiment = load_experiment(str(quiz_experiment(tmp_path, repeats=1, rows=6)))
+    outcome = run_experiment_on_ray(experiment, workers, simulate=True)
+    assert outcome.status == "finished" and outcome.cells_done == 12, outcome.error
+    store = get_store(home)
+    assert store.query("SELECT count(*), count(DISTINCT run_id) FROM runs") == [(12, 12)]
+    assert store.query(
+        "SELECT count(*), count(DISTINCT (item, variant)) FROM experiment_cells"
+    ) == [(12, 12)]
+    assert store.query("SELECT count(*) FROM experiment_scores") == [(24,)]
+    report = experiment_report(outcome.experiment_id, items_shown=0)
+    assert {v.name for v in report.variants} == {"big", "small"}
+
+
 def test_the_command_joins_a_running_cluster(cluster: str, home: Path, tmp_path: Path) -> None:
+    # Last in the module: the experiment test closed the shared workers, so the cluster
+    # has a CPU for this command's worker.
     wf, dataset = _files(tmp_path, rows=6, latency_ms=0)
     out = tmp_path / "out.parquet"
     done = cli(
@@ -138,25 +177,3 @@ def test_the_command_joins_a_running_cluster(cluster: str, home: Path, tmp_path:
     import duckdb
 
     assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchall() == [(6,)]
-
-
-def test_an_experiment_runs_its_cells_on_ray_once_each(
-    cluster: str, home: Path, tmp_path: Path
-) -> None:
-    from core.executors.ray_executor import RayExecutor
-    from core.experiments.loader import load_experiment
-    from core.experiments.report import experiment_report
-    from core.experiments.runner import run_experiment_on_ray
-
-    experiment = load_experiment(str(quiz_experiment(tmp_path, repeats=1, rows=6)))
-    executor = RayExecutor(workers=2)
-    outcome = run_experiment_on_ray(experiment, executor, simulate=True)
-    assert outcome.status == "finished" and outcome.cells_done == 12, outcome.error
-    store = get_store(home)
-    assert store.query("SELECT count(*), count(DISTINCT run_id) FROM runs") == [(12, 12)]
-    assert store.query(
-        "SELECT count(*), count(DISTINCT (item, variant)) FROM experiment_cells"
-    ) == [(12, 12)]
-    assert store.query("SELECT count(*) FROM experiment_scores") == [(24,)]
-    report = experiment_report(outcome.experiment_id, items_shown=0)
-    assert {v.name for v in report.variants} == {"big", "small"}
