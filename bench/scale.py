@@ -9,7 +9,7 @@ Two shapes of a 3-node simulated chain:
 Each measurement runs in a process of its own (its peak RSS is the driver's), on warm workers:
 Ray's start and each worker's first imports are timed apart. Prints figures, asserts nothing.
 
-    python bench/scale.py [--rows 20000] [--shapes io,cpu] [--concurrency 100]
+    python bench/scale.py [--rows 20000] [--shapes io,cpu] [--concurrency 100] [--ingest]
 """
 
 from __future__ import annotations
@@ -158,7 +158,9 @@ def main() -> None:
     parser.add_argument(
         "--one", nargs=3, metavar=("SHAPE", "EXECUTOR", "WORKERS"), help=argparse.SUPPRESS
     )
-    parser.add_argument("--ingest", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ingest", action="store_true", help="measure only the driver's ingest ceiling"
+    )
     args = parser.parse_args()
     if args.one:
         shape, executor, workers = args.one
