@@ -237,9 +237,10 @@ def test_a_segment_is_recorded_once_per_key(home: Path) -> None:
     run = {"run_id": "r1", "workflow": "w", "status": "success", "cost_usd": 0.5}
     node = {"run_id": "r1", "node": "n", "node_type": "llm", "cost_usd": 0.5, "attempts": 1}
     lines = encode({"event": "run_finished", **run}) + encode({"event": "node", **node})
-    assert store.record_segment("job/attempt/0", lines)
-    assert store.record_segment("job/attempt/0", lines)  # the chunk came back again
-    assert store.record_segment("job/attempt/1", lines.replace(b"r1", b"r2"))
+    assert store.record_segments([("job/attempt/0", lines)])
+    # The chunk came back again, with another one.
+    again = [("job/attempt/0", lines), ("job/attempt/1", lines.replace(b"r1", b"r2"))]
+    assert store.record_segments(again)
     assert store.query("SELECT run_id, cost_usd FROM runs ORDER BY 1") == [
         ("r1", 0.5),
         ("r2", 0.5),

@@ -291,10 +291,12 @@ def _run_ray(
 ) -> Any:
     store = get_store(home)
 
-    def landed(key: str, result: tuple[list[RowResult], bytes]) -> None:
-        results, lines = result
-        store.record_segment(key, lines + row_lines(job.job_id, results))
-        progress.add(results)
+    def landed(chunks: list[tuple[str, tuple[list[RowResult], bytes]]]) -> None:
+        store.record_segments(
+            [(key, lines + row_lines(job.job_id, results)) for key, (results, lines) in chunks]
+        )
+        for _, (results, _) in chunks:
+            progress.add(results)
         if on_progress is not None:
             on_progress(progress)
 

@@ -38,8 +38,10 @@ CLOSE_SECONDS = 10.0
 # Largest chunk: its results and telemetry travel as one object.
 MAX_CHUNK_ROWS = 1000
 
-# (chunk key, what the actor's run_chunk returned): the driver records each finished chunk.
-ChunkHandler = Callable[[str, Any], None]
+# [(chunk key, what the actor's run_chunk returned)]: the chunks that finished since the last
+# call, which the driver records together (one transaction for all: the database's writer is
+# what limits a big job, and each transaction has a fixed cost).
+ChunkHandler = Callable[[list[tuple[str, Any]]], None]
 
 
 class WorkersLost(RuntimeError):
@@ -111,17 +113,17 @@ class RayExecutor:
         job_id: str,
         payload: Any,
         items: Sequence[Any],
-        on_chunk: ChunkHandler,
+        on_chunks: ChunkHandler,
         *,
         concurrency: int,
         size: int | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> RayStats:
         """Runs every item once, in chunks in order (`payload.run_chunk(worker, chunk)` on
-        an actor: core.executors.ray_worker); `on_chunk` is called in this thread for
-        each finished chunk. `stop` says when to hand out no more chunks (those out are
-        still awaited). Raises WorkersLost when no actor is left; KeyboardInterrupt stops
-        the job (the actors are killed by `close`)."""
+        an actor: core.executors.ray_worker); `on_chunks` is called in this thread with the
+        chunks finished since its last call. `stop` says when to hand out no more chunks
+        (those out are still awaited). Raises WorkersLost when no actor is left;
+        KeyboardInterrupt stops the job (the actors are killed by `close`)."""
         self.start()
         size = size or chunk_size(len(items), len(self.actors), concurrency)
         attempt = secrets.token_hex(4)  # this invocation's chunks, whatever their retries
@@ -147,7 +149,10 @@ class RayExecutor:
                     load[index] += 1
             if not pending:
                 break
-            ready, _ = self.ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
+            ready, rest = self.ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
+            if ready and rest:  # and every other chunk already back
+                ready += self.ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+            landed: list[tuple[str, Any]] = []
             for ref in ready:
                 index, key, chunk = pending.pop(ref)
                 load[index] -= 1
@@ -165,7 +170,9 @@ class RayExecutor:
                     queue.appendleft((key, chunk))
                     reassigned += 1
                     continue
-                on_chunk(key, result)
+                landed.append((key, result))
+            if landed:
+                on_chunks(landed)
             if queue and not live:
                 raise WorkersLost(
                     f"the Ray workers died (each restarted up to {MAX_RESTARTS} times); "

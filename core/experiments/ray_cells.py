@@ -86,15 +86,16 @@ def run_cells(execution: Execution, executor: RayExecutor) -> None:
                 execution.stop_reason = "budget_exceeded"
         return execution.stop_reason is not None
 
-    def landed(key: str, chunk: CellChunk) -> None:
-        execution.store.record_segment(key, chunk.lines)
-        execution.states.update(chunk.states)
+    def landed(chunks: list[tuple[str, CellChunk]]) -> None:
+        execution.store.record_segments([(key, chunk.lines) for key, chunk in chunks])
         progress = execution.progress
-        progress.done += len(chunk.states)
-        progress.ran += len(chunk.states)
-        progress.cost_usd += chunk.cost_usd
-        if chunk.stop_reason is not None and execution.stop_reason is None:
-            execution.stop_reason, execution.error = chunk.stop_reason, chunk.error
+        for _, chunk in chunks:
+            execution.states.update(chunk.states)
+            progress.done += len(chunk.states)
+            progress.ran += len(chunk.states)
+            progress.cost_usd += chunk.cost_usd
+            if chunk.stop_reason is not None and execution.stop_reason is None:
+                execution.stop_reason, execution.error = chunk.stop_reason, chunk.error
         if execution.on_progress is not None:
             execution.on_progress(progress)
 

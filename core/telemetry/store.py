@@ -130,7 +130,7 @@ class TelemetryStore:
     def capture(self) -> None:
         """From now on, keeps this store's events in memory for `take_captured` instead of
         spooling them: an executor's worker ships them to the machine that owns the
-        telemetry, which records them with `record_segment`."""
+        telemetry, which records them with `record_segments`."""
         with self._append_lock:
             self._captured = []
 
@@ -140,25 +140,35 @@ class TelemetryStore:
             lines, self._captured = b"".join(self._captured or []), []
         return lines
 
-    def record_segment(self, key: str, lines: bytes, timeout: float = EXIT_BUDGET) -> bool:
-        """Loads spool lines recorded elsewhere (a worker's runs, node rows and batch rows) in
-        one transaction, at most once per `key`: the ledger keeps the key, so a segment that
-        arrives again (a chunk re-run after its worker died) is not counted twice. True when
-        loaded (now or before); False when the database stayed busy: the lines then wait in
-        this process's spool, to be loaded with its other events."""
-        incoming = self.spool / f".incoming-{self.writer_id}-{secrets.token_hex(4)}.jsonl"
+    def record_segments(
+        self, segments: list[tuple[str, bytes]], timeout: float = EXIT_BUDGET
+    ) -> bool:
+        """Loads spool lines recorded elsewhere (a worker's runs, node rows and batch rows),
+        given as (key, lines) segments, in one transaction, each at most once per key: the
+        ledger keeps the keys, so a segment that arrives again (a chunk re-run after its
+        worker died) is not counted twice. True when loaded (now or before); False when the
+        database stayed busy: the lines then wait in this process's spool, to be loaded with
+        its other events."""
+        token = secrets.token_hex(4)
+        files = [
+            self.spool / f".incoming-{self.writer_id}-{token}-{n}.jsonl"
+            for n in range(len(segments))
+        ]
         try:
             self.spool.mkdir(parents=True, exist_ok=True)
-            incoming.write_bytes(lines)
+            for path, (_, lines) in zip(files, segments, strict=True):
+                path.write_bytes(lines)
             with self._open(read_only=False, deadline=time.monotonic() + timeout) as con:
-                tables.load(con, [incoming], [], ids=[f"segment:{key}"])
+                tables.load(con, files, [], ids=[f"segment:{key}" for key, _ in segments])
             return True
         except (TelemetryBusy, TelemetryUnavailable):
             self._impatient = True
-            self._append_lines(lines)
+            for _, lines in segments:
+                self._append_lines(lines)
             return False
         finally:
-            incoming.unlink(missing_ok=True)
+            for path in files:
+                path.unlink(missing_ok=True)
 
     def _append(self, event: dict) -> None:
         self._append_lines(spool.encode(event))
