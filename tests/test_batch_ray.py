@@ -131,8 +131,8 @@ def test_an_experiment_runs_its_cells_on_ray_once_each(
     workers: Any, home: Path, tmp_path: Path
 ) -> None:
     from core.experiments.loader import load_experiment
+    from core.experiments.ray_cells import run_experiment_on_ray
     from core.experiments.report import experiment_report
-    from core.experiments.runner import run_experiment_on_ray
 
     experiment = load_experiment(str(quiz_experiment(tmp_path, repeats=1, rows=6)))
     outcome = run_experiment_on_ray(experiment, workers, simulate=True)

@@ -114,8 +114,9 @@ def _with_progress(
         TimeRemainingColumn,
     )
 
+    from core.experiments.ray_cells import run_experiment_on_ray
     from core.experiments.runner import Progress as CellProgress
-    from core.experiments.runner import run_experiment, run_experiment_on_ray
+    from core.experiments.runner import run_experiment
     from core.formatting import money
 
     progress = Progress(

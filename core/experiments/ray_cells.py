@@ -11,13 +11,25 @@ may stop short of it by up to a quarter of what was left when it started.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.engine import arun_workflow
 from core.executors.ray_executor import IN_FLIGHT, RayExecutor
 from core.executors.ray_worker import ChunkWorker
 from core.experiments.loader import Experiment
-from core.experiments.runner import Cell, Execution
+from core.experiments.records import RUNNING
+from core.experiments.runner import (
+    Cell,
+    Execution,
+    Outcome,
+    Progress,
+    close_execution,
+    outcome_of,
+    prepare_execution,
+)
 from core.experiments.scoring import CellScorer
 
 # Slices per chunk that may be in flight: the larger, the closer to max_cost a run gets.
@@ -107,3 +119,39 @@ def run_cells(execution: Execution, executor: RayExecutor) -> None:
         concurrency=spec.concurrency,
         stop=stop,
     )
+
+
+def run_experiment_on_ray(
+    experiment: Experiment,
+    executor: RayExecutor,
+    *,
+    simulate: bool = False,
+    home: str | Path | None = None,
+    resume: str | None = None,
+    rerun_failed: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> Outcome:
+    """`run_experiment` with the cells run in chunks on Ray actors, each chunk's runs, cells
+    and scores recorded once when it comes back. Blocking, so that
+    Ctrl-C reaches it as KeyboardInterrupt: recorded, then re-raised. The executor is closed."""
+    clock = time.monotonic()
+    try:
+        execution = prepare_execution(
+            experiment, simulate, home, resume, rerun_failed, on_progress, arun_workflow
+        )
+        if on_start is not None:
+            on_start(execution.experiment_id)
+        status, error = RUNNING, None
+        try:
+            run_cells(execution, executor)
+        except KeyboardInterrupt:
+            status, error = "cancelled", "cancelled: the cells finished so far are kept"
+            raise
+        except Exception as exc:  # workers lost: the cells recorded so far are kept
+            execution.stop_reason, execution.error = "failed", str(exc)
+        finally:
+            status, error = close_execution(execution, status, error)
+    finally:
+        executor.close()
+    return outcome_of(execution, status, error, clock)

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.engine import arun_workflow
 from core.engine.budget import Budget
@@ -42,9 +42,6 @@ from core.experiments.records import (
 from core.experiments.scoring import CellScorer, RunFn
 from core.settings import data_home
 from core.telemetry import get_store
-
-if TYPE_CHECKING:
-    from core.executors.ray_executor import RayExecutor
 
 Cell = tuple[int, str, int]  # (item number, variant, repeat)
 
@@ -257,7 +254,9 @@ async def run_experiment(
     ProviderConfigError, UnknownExperiment or ExperimentConflict before anything runs;
     cancellation is recorded and then propagates."""
     clock = time.monotonic()
-    execution = _prepare(experiment, simulate, home, resume, rerun_failed, on_progress, run)
+    execution = prepare_execution(
+        experiment, simulate, home, resume, rerun_failed, on_progress, run
+    )
     if on_start is not None:
         on_start(execution.experiment_id)
     status, error = RUNNING, None
@@ -267,49 +266,11 @@ async def run_experiment(
         status, error = "cancelled", "cancelled: the cells finished so far are kept"
         raise
     finally:
-        status, error = _close(execution, status, error)
-    return _outcome(execution, status, error, clock)
+        status, error = close_execution(execution, status, error)
+    return outcome_of(execution, status, error, clock)
 
 
-def run_experiment_on_ray(
-    experiment: Experiment,
-    executor: RayExecutor,
-    *,
-    simulate: bool = False,
-    home: str | Path | None = None,
-    resume: str | None = None,
-    rerun_failed: str | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    on_start: Callable[[str], None] | None = None,
-) -> Outcome:
-    """`run_experiment` with the cells run in chunks on Ray actors (core.experiments.ray_cells),
-    each chunk's runs, cells and scores recorded once when it comes back. Blocking, so that
-    Ctrl-C reaches it as KeyboardInterrupt: recorded, then re-raised. The executor is closed."""
-    from core.experiments.ray_cells import run_cells
-
-    clock = time.monotonic()
-    try:
-        execution = _prepare(
-            experiment, simulate, home, resume, rerun_failed, on_progress, arun_workflow
-        )
-        if on_start is not None:
-            on_start(execution.experiment_id)
-        status, error = RUNNING, None
-        try:
-            run_cells(execution, executor)
-        except KeyboardInterrupt:
-            status, error = "cancelled", "cancelled: the cells finished so far are kept"
-            raise
-        except Exception as exc:  # workers lost: the cells recorded so far are kept
-            execution.stop_reason, execution.error = "failed", str(exc)
-        finally:
-            status, error = _close(execution, status, error)
-    finally:
-        executor.close()
-    return _outcome(execution, status, error, clock)
-
-
-def _prepare(
+def prepare_execution(
     experiment: Experiment,
     simulate: bool,
     home: str | Path | None,
@@ -351,7 +312,7 @@ def _prepare(
     return execution
 
 
-def _close(execution: Execution, status: str, error: str | None) -> tuple[str, str | None]:
+def close_execution(execution: Execution, status: str, error: str | None) -> tuple[str, str | None]:
     """Records how the execution ended: `status`, or what its cells and stop reason say."""
     if status == RUNNING:
         status, error = _final(execution, execution.experiment_id)
@@ -361,7 +322,7 @@ def _close(execution: Execution, status: str, error: str | None) -> tuple[str, s
     return status, error
 
 
-def _outcome(execution: Execution, status: str, error: str | None, clock: float) -> Outcome:
+def outcome_of(execution: Execution, status: str, error: str | None, clock: float) -> Outcome:
     experiment = execution.experiment
     return Outcome(
         experiment_id=execution.experiment_id,
