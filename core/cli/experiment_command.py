@@ -29,12 +29,13 @@ _EXIT_BY_STATUS = {"finished": EXIT_OK, "budget_exceeded": EXIT_BUDGET, "cancell
 def command(args: argparse.Namespace) -> int:
     from core.experiments.records import UnknownExperiment
     from core.experiments.runner import ExperimentConflict
+    from core.exporters.extras import MissingExtra
     from core.telemetry import TelemetryBusy
 
     handlers = {"run": _run, "list": _list, "report": _report}
     try:
         return handlers[args.action](args)
-    except (UnknownExperiment, ExperimentConflict) as exc:
+    except (UnknownExperiment, ExperimentConflict, MissingExtra) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except TelemetryBusy as exc:
@@ -65,6 +66,12 @@ def _run(args: argparse.Namespace) -> int:
     from core.errors import ProviderConfigError
     from core.experiments.estimate import estimate_experiment, render_estimate
 
+    if args.executor == "local" and (args.workers or args.ray_address):
+        print("error: --workers and --ray-address need --executor ray", file=sys.stderr)
+        return EXIT_INVALID
+    if args.workers is not None and args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return EXIT_INVALID
     experiment = load(args.file)
     if experiment is None:
         return EXIT_INVALID
@@ -107,6 +114,7 @@ def _with_progress(
         TimeRemainingColumn,
     )
 
+    from core.experiments.ray_cells import run_experiment_on_ray
     from core.experiments.runner import Progress as CellProgress
     from core.experiments.runner import run_experiment
     from core.formatting import money
@@ -135,17 +143,20 @@ def _with_progress(
         err.print(f"experiment {experiment_id}: {experiment.cells:,} cells", highlight=False)
         progress.start()
 
+    common = {
+        "simulate": args.simulate,
+        "resume": args.resume,
+        "rerun_failed": args.rerun_failed,
+        "on_progress": on_progress,
+        "on_start": on_start,
+    }
     try:
-        return asyncio.run(
-            run_experiment(
-                experiment,
-                simulate=args.simulate,
-                resume=args.resume,
-                rerun_failed=args.rerun_failed,
-                on_progress=on_progress,
-                on_start=on_start,
-            )
-        )
+        if args.executor == "ray":
+            from core.executors.ray_executor import RayExecutor
+
+            executor = RayExecutor(args.ray_address, args.workers)
+            return run_experiment_on_ray(experiment, executor, **common)
+        return asyncio.run(run_experiment(experiment, **common))
     finally:
         progress.stop()
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from core.cli import (
     app_command,
+    batch_command,
     demo_command,
     experiment_command,
     export_command,
@@ -256,7 +257,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prune.set_defaults(handler=prune_command.command)
     _experiment_commands(commands)
+    _batch_command(commands)
     return parser
+
+
+def _batch_command(commands: argparse._SubParsersAction) -> None:
+    """`batch WORKFLOW --dataset FILE` (docs/batch.md)."""
+    batch = commands.add_parser(
+        "batch", help="run a workflow once per dataset row, locally or on Ray"
+    )
+    batch.add_argument("workflow", metavar="WORKFLOW")
+    batch.add_argument("--dataset", required=True, metavar="FILE", help="rows: .jsonl or .csv")
+    batch.add_argument("--output", "-o", metavar="F", help="results: .jsonl or .parquet")
+    batch.add_argument("--executor", choices=("local", "ray"), default="local")
+    batch.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="runs at once per worker (16)"
+    )
+    batch.add_argument("--resume", metavar="ID", help="run the rows batch ID is missing")
+    batch.add_argument(
+        "--ray-address", metavar="ADDR", help="join this Ray cluster (default: RAY_ADDRESS)"
+    )
+    batch.add_argument("--workers", type=int, metavar="N", help="Ray actors (default: one per CPU)")
+    batch.add_argument(
+        "--simulate", action="store_true", help="use the offline simulated provider (no keys)"
+    )
+    batch.add_argument("--no-cache", action="store_true", help="ignore the response cache")
+    batch.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    batch.set_defaults(handler=batch_command.command)
 
 
 def _items(text: str) -> int:
@@ -292,6 +319,13 @@ def _experiment_commands(commands: argparse._SubParsersAction) -> None:
         help="price the runs and judge calls from history first (with --dry-run: only that)",
     )
     run.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    run.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="where cells run"
+    )
+    run.add_argument(
+        "--ray-address", metavar="ADDR", help="join this Ray cluster (default: RAY_ADDRESS)"
+    )
+    run.add_argument("--workers", type=int, metavar="N", help="Ray actors (default: one per CPU)")
     run.set_defaults(handler=experiment_command.command)
 
     listing = actions.add_parser("list", help="experiments recorded, newest first")

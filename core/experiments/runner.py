@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.catalog.model_names import SIMULATED
 from core.engine import arun_workflow
 from core.engine.budget import Budget
 from core.engine.llm_node import SHARED_BUDGET
 from core.errors import ProviderConfigError
+from core.executors.keys import check_keys as check_workflow_keys
 from core.experiments.dataset import Item
 from core.experiments.loader import Experiment
 from core.experiments.records import (
@@ -40,11 +40,8 @@ from core.experiments.records import (
     spent,
 )
 from core.experiments.scoring import CellScorer, RunFn
-from core.providers.base import LLMRequest
 from core.settings import data_home
 from core.telemetry import get_store
-from core.workflow import Workflow
-from core.workflow.models import LLMNode
 
 Cell = tuple[int, str, int]  # (item number, variant, repeat)
 
@@ -122,37 +119,16 @@ def check_keys(experiment: Experiment, scorer: CellScorer, simulate: bool) -> No
     """Refuse before any spend when a variant or a judge would call a model without its key."""
     if simulate:
         return
-    from core.providers.litellm_provider import check_keys as check
-
     for variant in experiment.variants.values():
-        check(_calls(variant.workflow))
+        check_workflow_keys(variant.workflow)
     for name, judge in scorer.judges.items():
         try:
-            check(_calls(judge))
+            check_workflow_keys(judge)
         except ProviderConfigError as exc:
             raise ProviderConfigError(f"scorer '{name}' (llm_judge): {exc}") from None
 
 
-def _calls(workflow: Workflow) -> list[LLMRequest]:
-    calls = []
-    for node in workflow.spec.nodes:
-        if isinstance(node, LLMNode):
-            llm = workflow.llm_for(node)
-            if llm.provider != SIMULATED:
-                calls.append(
-                    LLMRequest(
-                        provider=llm.provider,
-                        model=llm.model,
-                        messages=[],
-                        max_output_tokens=llm.max_output_tokens,
-                        api_base=llm.api_base,
-                        api_key_env=llm.api_key_env,
-                    )
-                )
-    return calls
-
-
-class _Execution:
+class Execution:
     """One process's share of an experiment: the cells it runs, and what they cost."""
 
     def __init__(
@@ -186,6 +162,7 @@ class _Execution:
         self.progress = Progress(done, experiment.cells, spent_before, 0, len(todo))
         self.stop_reason: str | None = None
         self.error: str | None = None
+        self.simulated = simulate  # and, on the driver, whether every call is simulated
         max_cost = experiment.spec.max_cost
         self.budget = Budget(None, max_cost - spent_before) if max_cost is not None else None
 
@@ -276,8 +253,35 @@ async def run_experiment(
     errored with `rerun_failed`), score them and record everything. Raises
     ProviderConfigError, UnknownExperiment or ExperimentConflict before anything runs;
     cancellation is recorded and then propagates."""
-    folder = data_home(home)
     clock = time.monotonic()
+    execution = prepare_execution(
+        experiment, simulate, home, resume, rerun_failed, on_progress, run
+    )
+    if on_start is not None:
+        on_start(execution.experiment_id)
+    status, error = RUNNING, None
+    try:
+        await execution.execute()
+    except asyncio.CancelledError:
+        status, error = "cancelled", "cancelled: the cells finished so far are kept"
+        raise
+    finally:
+        status, error = close_execution(execution, status, error)
+    return outcome_of(execution, status, error, clock)
+
+
+def prepare_execution(
+    experiment: Experiment,
+    simulate: bool,
+    home: str | Path | None,
+    resume: str | None,
+    rerun_failed: str | None,
+    on_progress: Callable[[Progress], None] | None,
+    run: RunFn,
+) -> Execution:
+    """Checks and records the experiment (or its status, when it goes on): the execution
+    that will run its cells."""
+    folder = data_home(home)
     scorer = CellScorer(experiment, run)
     simulated = is_simulated(experiment, scorer, simulate)
     previous = resume or rerun_failed
@@ -285,17 +289,14 @@ async def run_experiment(
         experiment_id, todo, states = _continue(experiment, folder, previous, simulated, resume)
     check_keys(experiment, scorer, simulated)
     store = get_store(folder)
-    cells = all_cells(experiment)
     if previous is not None:
         before = spent(folder, experiment_id)
         record_status(store, experiment_id, RUNNING)
     else:
         experiment_id = f"{experiment.name}-{secrets.token_hex(3)}"
-        todo, states, before = cells, {}, 0.0
+        todo, states, before = all_cells(experiment), {}, 0.0
         record_experiment(store, experiment, experiment_id, simulated)
-    if on_start is not None:
-        on_start(experiment_id)
-    execution = _Execution(
+    execution = Execution(
         experiment,
         experiment_id,
         todo,
@@ -307,26 +308,31 @@ async def run_experiment(
         scorer=scorer,
         on_progress=on_progress,
     )
-    status, error = RUNNING, None
-    try:
-        await execution.execute()
-    except asyncio.CancelledError:
-        status, error = "cancelled", "cancelled: the cells finished so far are kept"
-        raise
-    finally:
-        if status == RUNNING:
-            status, error = _final(execution, experiment_id)
-        record_status(store, experiment_id, status, error)
-        store.flush_soon()
+    execution.simulated = simulated
+    return execution
+
+
+def close_execution(execution: Execution, status: str, error: str | None) -> tuple[str, str | None]:
+    """Records how the execution ended: `status`, or what its cells and stop reason say."""
+    if status == RUNNING:
+        status, error = _final(execution, execution.experiment_id)
+    store = execution.store
+    record_status(store, execution.experiment_id, status, error)
+    store.flush_soon()
+    return status, error
+
+
+def outcome_of(execution: Execution, status: str, error: str | None, clock: float) -> Outcome:
+    experiment = execution.experiment
     return Outcome(
-        experiment_id=experiment_id,
+        experiment_id=execution.experiment_id,
         name=experiment.name,
         status=status,
-        cells=len(cells),
+        cells=experiment.cells,
         cells_done=len(execution.states),
         cells_failed=sum(state != "success" for state in execution.states.values()),
         cost_usd=execution.progress.cost_usd,
-        simulated=simulated,
+        simulated=execution.simulated,
         seconds=time.monotonic() - clock,
         error=error,
         warnings=list(experiment.warnings),
@@ -364,7 +370,7 @@ def _continue(
     return record.experiment_id, todo, states
 
 
-def _final(execution: _Execution, experiment_id: str) -> tuple[str, str | None]:
+def _final(execution: Execution, experiment_id: str) -> tuple[str, str | None]:
     progress = execution.progress
     if execution.stop_reason == "budget_exceeded":
         spec = execution.experiment.spec

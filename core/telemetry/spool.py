@@ -234,3 +234,15 @@ def claim_orphans(spool: Path, own_id: str) -> list[Orphan]:
             with contextlib.suppress(OSError):
                 directory.rmdir()
     return orphans
+
+
+def writer_alive(spool: Path, writer_id: str) -> bool:
+    """Whether the process owning `writer_id`'s directory still runs (it holds its lock)."""
+    directory = spool / writer_id
+    if not (directory / OWNER_LOCK).exists():
+        return False
+    fd = _try_lock(directory)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False

@@ -94,6 +94,7 @@ class TelemetryStore:
         self._warned: set[str] = set()
         self._impatient = False  # a flush found the database unusable: do not wait at exit
         self._retention_applied = False  # content retention runs once per process
+        self._captured: list[bytes] | None = None  # see capture()
 
     # ----------------------------------------------------------------- recording events
 
@@ -121,19 +122,68 @@ class TelemetryStore:
 
     def record(self, event: str, row: dict) -> None:
         """An experiment's event (tables.EXPERIMENT_EVENTS): its definition, a status, an
-        item, a cell or a score; or a node call's stored text or its reference to them
-        (tables.CONTENT_EVENTS): written through the spool like a run's."""
-        if event not in tables.EXPERIMENT_EVENTS and event not in tables.CONTENT_EVENTS:
+        item, a cell or a score; a batch's (tables.BATCH_EVENTS); or a node call's stored
+        text or its reference to them (tables.CONTENT_EVENTS): written through the spool
+        like a run's."""
+        if event not in tables.RECORDED_EVENTS:
             raise ValueError(f"unknown telemetry event {event!r}")
         self._append({"event": event, **row})
 
-    def _append(self, event: dict) -> None:
-        line = spool.encode(event)
+    def capture(self) -> None:
+        """From now on, keeps this store's events in memory for `take_captured` instead of
+        spooling them: an executor's worker ships them to the machine that owns the
+        telemetry, which records them with `record_segments`."""
         with self._append_lock:
+            self._captured = []
+
+    def take_captured(self) -> bytes:
+        """The spool lines captured since the last call (see `capture`)."""
+        with self._append_lock:
+            lines, self._captured = b"".join(self._captured or []), []
+        return lines
+
+    def record_segments(
+        self, segments: list[tuple[str, bytes]], timeout: float = EXIT_BUDGET
+    ) -> bool:
+        """Loads spool lines recorded elsewhere (a worker's runs, node rows and batch rows),
+        given as (key, lines) segments, in one transaction, each at most once per key: the
+        ledger keeps the keys, so a segment that arrives again (a chunk re-run after its
+        worker died) is not counted twice. True when loaded (now or before); False when the
+        database stayed busy: the lines then wait in this process's spool, to be loaded with
+        its other events."""
+        token = secrets.token_hex(4)
+        files = [
+            self.spool / f".incoming-{self.writer_id}-{token}-{n}.jsonl"
+            for n in range(len(segments))
+        ]
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+            for path, (_, lines) in zip(files, segments, strict=True):
+                path.write_bytes(lines)
+            with self._open(read_only=False, deadline=time.monotonic() + timeout) as con:
+                tables.load(con, files, [], ids=[f"segment:{key}" for key, _ in segments])
+            return True
+        except (TelemetryBusy, TelemetryUnavailable):
+            self._impatient = True
+            for _, lines in segments:
+                self._append_lines(lines)
+            return False
+        finally:
+            for path in files:
+                path.unlink(missing_ok=True)
+
+    def _append(self, event: dict) -> None:
+        self._append_lines(spool.encode(event))
+
+    def _append_lines(self, lines: bytes) -> None:
+        with self._append_lock:
+            if self._captured is not None:
+                self._captured.append(lines)
+                return
             try:
                 if self._writer is None:
                     self._writer = Writer(self.spool, self.writer_id)
-                self._writer.append(line)
+                self._writer.append(lines)
             except OSError as exc:
                 self._warn_once(
                     "write",

@@ -512,3 +512,56 @@ def load(
 def segment_id(path: Path) -> str:
     """A segment's id in the ledger: its writer's directory and its file name."""
     return f"{path.parent.name}/{path.name}"
+
+
+# Batch runs (docs/batch.md): a workflow run once per dataset row. `batches` holds the job
+# (written once, its status updated as processes run it); `batch_rows` which run answered
+# each row, so `--resume` runs exactly the rows that have none. A row's line is written after
+# its run, in the same segment as the run's telemetry when a Ray worker ran it.
+BATCHES_COLUMNS: dict[str, str] = {
+    "batch_id": "VARCHAR",
+    "workflow": "VARCHAR",
+    "workflow_hash": "VARCHAR",
+    "workflow_file": "VARCHAR",
+    "dataset": "VARCHAR",
+    "dataset_hash": "VARCHAR",
+    "rows": "INTEGER",
+    "simulated": "BOOLEAN",
+    "executor": "VARCHAR",
+    "created_at": "TIMESTAMP",
+    "status": "VARCHAR",
+    "updated_at": "TIMESTAMP",
+    "writer_id": "VARCHAR",
+    "error": "VARCHAR",
+}
+BATCH_ROWS_COLUMNS: dict[str, str] = {
+    "batch_id": "VARCHAR",
+    "row": "INTEGER",
+    "run_id": "VARCHAR",
+    "status": "VARCHAR",
+    "error": "VARCHAR",
+    "cost_usd": "DOUBLE",
+    "simulated_cost_usd": "DOUBLE",
+    "simulated": "BOOLEAN",
+    "duration_ms": "DOUBLE",
+    "outputs": "VARCHAR",  # JSON object: output node -> output
+    "recorded_at": "TIMESTAMP",
+}
+BATCH_EVENTS = ("batch", "batch_status", "batch_row")
+TABLES |= {"batches": BATCHES_COLUMNS, "batch_rows": BATCH_ROWS_COLUMNS}
+_SPOOL_COLUMNS |= {c: "VARCHAR" for c in BATCHES_COLUMNS | BATCH_ROWS_COLUMNS}
+_INGEST_SQL += [
+    f"INSERT INTO batches SELECT * FROM ({_select(BATCHES_COLUMNS, 'batch')}) b"
+    " WHERE NOT EXISTS (SELECT 1 FROM batches x WHERE x.batch_id = b.batch_id)"
+    " QUALIFY row_number() OVER (PARTITION BY batch_id ORDER BY created_at) = 1",
+    "UPDATE batches SET status = f.status, updated_at = f.updated_at, error = f.error,"
+    " writer_id = coalesce(f.writer_id, batches.writer_id)"
+    f" FROM ({_select(BATCHES_COLUMNS, 'batch_status')}"
+    " QUALIFY row_number() OVER (PARTITION BY batch_id ORDER BY updated_at DESC) = 1) f"
+    " WHERE batches.batch_id = f.batch_id"
+    " AND (batches.updated_at IS NULL OR f.updated_at >= batches.updated_at)",
+    f"INSERT INTO batch_rows {_select(BATCH_ROWS_COLUMNS, 'batch_row')}",
+]
+
+# Events other than a run's own that `TelemetryStore.record` writes through the spool.
+RECORDED_EVENTS = frozenset(EXPERIMENT_EVENTS + CONTENT_EVENTS + BATCH_EVENTS)
