@@ -6,7 +6,7 @@ in separate tabs, never added together; a CSV and a shareable HTML export."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -50,6 +50,21 @@ def _report(folder: str, version: str, filters: Filters) -> CostReport:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _series(folder: str, version: str, filters: Filters, dimension: str) -> SpendSeries:
     return spend_over_time(folder, dimension=dimension, **asdict(filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _review(
+    folder: str,
+    version: str,
+    filters: Filters,
+    stacks: tuple[tuple[bool, str], ...],
+    generated: datetime,
+) -> bytes:
+    """The HTML export as bytes handed to its button: a deferred (callable) download is
+    generated on click from a file that a rerun in between may already have dropped."""
+    report = _report(folder, version, filters)
+    series = {kind: _series(folder, version, filters, stack) for kind, stack in stacks}
+    return cost_review_html(report, series, generated).encode()
 
 
 def pick_filters(known: Choices) -> Filters:
@@ -184,13 +199,21 @@ with exports:
         file_name=f"costs-{stamp}.csv",
         mime="text/csv",
         icon="📄",
+        on_click="ignore",
         help="Every breakdown of both kinds of spend as one flat table.",
     )
     st.download_button(
         "Export HTML report",
-        lambda: cost_review_html(report, drawn),
+        _review(
+            str(home()),
+            data_version(),
+            filters,
+            tuple((kind, series.dimension) for kind, series in drawn.items()),
+            datetime.now(UTC).replace(second=0, microsecond=0),
+        ),
         file_name=f"cost-review-{stamp}.html",
         mime="text/html",
         icon="🖨️",
+        on_click="ignore",
         help="This page's figures, charts and tables as one file that opens offline.",
     )

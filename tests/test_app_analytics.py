@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers import downloaded
 from openai_server import OpenAIServer, Reply
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from core import run_workflow
 from core.analytics.compare import Comparison, MetricDelta, RunSet
@@ -104,27 +103,6 @@ def history(recorded: Path, home: Path) -> Path:
     """`home` (the folder the pages read) holding a copy of the recorded history."""
     shutil.copy(recorded / DB_FILE, home / DB_FILE)
     return home
-
-
-@pytest.fixture
-def media(monkeypatch: pytest.MonkeyPatch) -> list[MediaFileManager]:
-    """The file managers of AppTest runs, newest last: where download buttons put files."""
-    managers: list[MediaFileManager] = []
-
-    class Recording(MediaFileManager):
-        def __init__(self, *args: object) -> None:
-            super().__init__(*args)
-            managers.append(self)
-
-    monkeypatch.setattr(app_test_module, "MediaFileManager", Recording)
-    return managers
-
-
-def downloaded(managers: list[MediaFileManager], button: object) -> str:
-    """What a download button hands the browser; a deferred one is generated as on a click."""
-    manager, proto = managers[-1], button.proto  # type: ignore[attr-defined]
-    url = proto.url or manager.execute_deferred(proto.deferred_file_id)
-    return manager.read_file(url.rsplit("/", 1)[-1]).content.decode()
 
 
 def page(path: str) -> AppTest:

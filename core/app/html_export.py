@@ -11,11 +11,19 @@ in a table beside its chart, so nothing is locked in a picture.
 
 The document is built from the same builders as the page (`core.app.charts`), so it shows
 what the meeting saw: the same totals, deltas, notes, charts and tables.
+
+Specs are written without Altair's process-wide settings. `Chart.to_dict` normally passes
+each DataFrame through the active data transformer and merges the active theme, and
+Streamlit swaps both while it draws a chart in any session: an export built at that moment
+came out with datasets that named Streamlit's side store instead of holding values (blank
+charts). Here every DataFrame becomes inline values first and the top-level conversion is
+skipped, so nothing another thread enables can reach the file.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -115,9 +123,41 @@ def _tone(metric: Headline) -> str:
 
 def _figure(chart: alt.TopLevelMixin) -> str:
     svg = vl_convert.vegalite_to_svg(
-        chart.properties(width=CHART_WIDTH).to_dict(), allowed_base_urls=[]
+        standalone_spec(chart.properties(width=CHART_WIDTH)), allowed_base_urls=[]
     )
     return f'<figure class="chart">{svg}</figure>'
+
+
+_VIEW_CONFIG = {"view": {"continuousWidth": 300, "continuousHeight": 300}}  # Altair's default
+_COMPOSITIONS = ("layer", "hconcat", "vconcat", "concat")
+
+
+def standalone_spec(chart: alt.TopLevelMixin) -> dict[str, object]:
+    """The Vega-Lite spec of `chart` with its data inline, read from no global setting.
+
+    `context={"top_level": False}` makes Altair skip the theme and the top-level dataset
+    merge; the datasets it consolidates land in our own dict, added back here."""
+    datasets: dict[str, object] = {}
+    spec = _inlined(chart).to_dict(context={"top_level": False, "datasets": datasets})
+    spec["$schema"] = alt.SCHEMA_URL
+    spec["config"] = {**_VIEW_CONFIG, **spec.get("config", {})}
+    if datasets:
+        spec["datasets"] = {**spec.get("datasets", {}), **datasets}
+    return spec
+
+
+def _inlined(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """A shallow copy of `chart` (and of the charts it composes) whose DataFrames are replaced
+    by their rows as JSON values: Altair converts a dict itself, never through a transformer."""
+    copy = chart.copy(deep=False)
+    data = getattr(copy, "data", alt.Undefined)
+    if isinstance(data, pd.DataFrame):
+        copy.data = {"values": json.loads(data.to_json(orient="records", date_format="iso"))}
+    for part in _COMPOSITIONS:
+        children = getattr(copy, part, alt.Undefined)
+        if isinstance(children, list):
+            setattr(copy, part, [_inlined(child) for child in children])
+    return copy
 
 
 def _table(frame: pd.DataFrame) -> str:
