@@ -28,14 +28,17 @@ def _figures(version: str) -> tuple[WeekSpend, TargetStatus, list[RunSummary]]:
 
 
 def _spend(spend: WeekSpend) -> None:
+    st.caption(f"{spend.span.title}: the same whole days as the Costs page and `cost-report`.")
     real, simulated, failed = st.columns(3)
     change = spend.cost_usd - spend.previous_cost_usd
+    versus = spend.span.previous_phrase
     real.metric(
         "Real spend (7 days)",
         money(spend.cost_usd),
-        delta=f"{money(change)} vs previous 7 days" if spend.runs or change else None,
+        delta=f"{money(change)} vs {versus}" if spend.runs or change else None,
         delta_color="inverse",
-        help=f"{spend.runs:,} runs against real providers",
+        help=f"{spend.runs:,} runs against real providers; "
+        f"{money(spend.previous_cost_usd)} in the {versus} ({spend.span.previous.dates})",
     )
     simulated.metric(
         "Simulated spend (7 days)",
@@ -43,6 +46,8 @@ def _spend(spend: WeekSpend) -> None:
         help=f"{spend.simulated_runs:,} simulated runs: what they would have cost, not spend",
     )
     failed.metric("Failed runs (7 days)", f"{spend.failed_runs:,}")
+    if note := spend.thin_previous:
+        st.warning(note, icon="⚠️")
 
 
 def _recent(runs: list[RunSummary]) -> None:
@@ -80,7 +85,7 @@ def home_page() -> None:
         "DAG of LLM and code nodes; every run records node-level latency, tokens and cost, which "
         "the pages below turn into estimates, profiles, cost reviews and comparisons."
     )
-    st.subheader("This week")
+    st.subheader("Last 7 days")
     _spend(spend)
     st.subheader("Targets")
     show_targets(targets, "any workflow")

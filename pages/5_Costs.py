@@ -6,7 +6,7 @@ in separate tabs, never added together; a CSV and a shareable HTML export."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -50,21 +50,6 @@ def _report(folder: str, version: str, filters: Filters) -> CostReport:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _series(folder: str, version: str, filters: Filters, dimension: str) -> SpendSeries:
     return spend_over_time(folder, dimension=dimension, **asdict(filters))
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _review(
-    folder: str,
-    version: str,
-    filters: Filters,
-    stacks: tuple[tuple[bool, str], ...],
-    generated: datetime,
-) -> bytes:
-    """The HTML export as bytes handed to its button: a deferred (callable) download is
-    generated on click from a file that a rerun in between may already have dropped."""
-    report = _report(folder, version, filters)
-    series = {kind: _series(folder, version, filters, stack) for kind, stack in stacks}
-    return cost_review_html(report, series, generated).encode()
 
 
 def pick_filters(known: Choices) -> Filters:
@@ -122,6 +107,8 @@ def draw_section(
         st.info(charts.no_runs(report, kind), icon="🗓️")
         return None
     widgets.show_metrics(charts.section_metrics(section, charts.versus(report)))
+    if note := charts.thin_note(section, report):
+        st.warning(note, icon="⚠️")
     if note := charts.unpriced_note(section):
         st.warning(note, icon="⚠️")
     if note := charts.recommendation_note(section):
@@ -176,7 +163,10 @@ if not known.workflows:
 filters = pick_filters(known)
 report = _report(str(home()), data_version(), filters)
 scope = filters.workflow or "all workflows"
-st.caption(f"**{report.label}** (UTC) · {scope} · deltas against the {charts.versus(report)}")
+st.caption(
+    f"**{report.span.title}** · {scope} · deltas against the {charts.versus(report)} "
+    f"({report.span.previous.dates})"
+)
 if report.empty:
     st.info(f"{charts.no_runs(report)} Widen the period or clear a filter.", icon="🗓️")
     st.stop()
@@ -204,13 +194,9 @@ with exports:
     )
     st.download_button(
         "Export HTML report",
-        _review(
-            str(home()),
-            data_version(),
-            filters,
-            tuple((kind, series.dimension) for kind, series in drawn.items()),
-            datetime.now(UTC).replace(second=0, microsecond=0),
-        ),
+        # Built on click (about a second of chart drawing no render should pay). Neither
+        # button reruns the page, so a click on one never drops the file the other names.
+        lambda: cost_review_html(report, drawn),
         file_name=f"cost-review-{stamp}.html",
         mime="text/html",
         icon="🖨️",

@@ -147,6 +147,9 @@ def swap() -> None:
 
 
 def show_result(result: Comparison) -> None:
+    if result.refusal:
+        st.error(result.refusal, icon="🚫")
+        return
     runs_a, runs_b, *_ = st.columns(4)
     runs_a.metric("Runs in A", f"{result.runs_a:,}", border=True)
     runs_b.metric("Runs in B", f"{result.runs_b:,}", border=True)
@@ -172,7 +175,8 @@ def show_result(result: Comparison) -> None:
         "are resampled (2,000 bootstrap draws). A bar that does not cross the dashed zero line "
         "is a significant difference; green is better for B, red is worse, grey is neither."
     )
-    st.altair_chart(charts.delta_chart(result), width="stretch")
+    for panel in charts.delta_panels(result):
+        st.altair_chart(panel, width="stretch")
     st.dataframe(charts.comparison_table(result), hide_index=True, width="stretch")
 
 

@@ -254,7 +254,7 @@ def test_compare_defaults_to_the_experiments_variants(history: Path) -> None:
     assert list(table["Metric"]) == ["cost per run", "p50 latency", "p95 latency", "success rate"]
     warnings = "\n".join(w.value for w in app.warning)
     assert "Set A has only 4 runs" in warnings and "Set B has only 4 runs" in warnings
-    assert len(charts_on(app)) == 1
+    assert len(charts_on(app)) == 4  # one difference chart per metric
     assert "No significant difference in success rate" in texts(app)
 
 
@@ -351,7 +351,7 @@ def test_verdicts_know_which_way_is_better(metric: MetricDelta, verdict: str) ->
     assert charts.comparison_table(comparison)["Verdict"][0].startswith(
         {"better": "✅", "worse": "❌", "same": "➖"}[verdict]
     )
-    assert len(charts.delta_chart(comparison).vconcat) == 1
+    assert len(charts.delta_panels(comparison)) == 1
 
 
 def test_html_export_escapes_and_stands_alone(history: Path) -> None:

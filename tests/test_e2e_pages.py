@@ -62,7 +62,7 @@ def test_html_export_keeps_every_chart_while_another_session_draws(
             exporter.get_by_role("radio", name=period, exact=True).click()
             wait_idle(exporter)
             check_no_exception(exporter)
-            document = download_export(exporter, f"Last {period.title()}")
+            document = download_export(exporter, f"Last {period} (UTC")
             (tmp_path / f"export-{i}.html").write_text(document)
             marks = filled_charts(document)
             # The demo history is all simulated: spend over time, top nodes, top models.

@@ -22,7 +22,7 @@ from core.analytics.filters import (
     node_days,
     simulated_choice,
 )
-from core.analytics.window import Window, pct_change, window
+from core.analytics.window import Window, pct_change, thin_previous, window
 from core.catalog.model_names import SIMULATED, bare_model
 from core.catalog.prices import PriceBook
 from core.formatting import count, money
@@ -46,6 +46,7 @@ class RunStats:
     average_cost_usd: float | None = None
     min_cost_usd: float | None = None
     max_cost_usd: float | None = None
+    days_with_runs: int = 0  # UTC days on which a run started: how much data a period holds
 
 
 @dataclass
@@ -119,6 +120,10 @@ class CostSection:
     def empty(self) -> bool:
         return not self.runs.executions and not self.by_node
 
+    def thin_previous(self, compared_with: str) -> str | None:
+        """A warning when the previous period holds much less data than this one."""
+        return thin_previous(self.runs.days_with_runs, self.previous.days_with_runs, compared_with)
+
 
 @dataclass
 class CostReport:
@@ -140,6 +145,10 @@ class CostReport:
     @property
     def sections(self) -> tuple[CostSection, ...]:
         return tuple(s for s in (self.real, self.simulated) if s is not None)
+
+    @property
+    def span(self) -> Window:
+        return Window(self.start, self.end, self.days)
 
 
 def cost_report(
@@ -293,7 +302,7 @@ def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
     rows = get_store(scope.home).query(
         f"""
         SELECT sim, started_at >= ?, count(*), count(cost), sum(cost), avg(cost), min(cost),
-            max(cost)
+            max(cost), count(DISTINCT CAST(started_at AS DATE))
         FROM ({source})
         WHERE list_contains(?, sim)
         GROUP BY ALL
@@ -310,8 +319,8 @@ def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
 def _run_figures(row: Sequence | None) -> RunStats:
     if row is None:
         return RunStats()
-    executions, priced, total, average, low, high = row
-    return RunStats(int(executions), int(priced), total, average, low, high)
+    executions, priced, total, average, low, high, days = row
+    return RunStats(int(executions), int(priced), total, average, low, high, int(days))
 
 
 # Bit of GROUPING(provider, model, workflow, node, day) set for each column left out.
