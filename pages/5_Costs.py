@@ -6,7 +6,7 @@ in separate tabs, never added together; a CSV and a shareable HTML export."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -50,6 +50,22 @@ def _report(folder: str, version: str, filters: Filters) -> CostReport:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _series(folder: str, version: str, filters: Filters, dimension: str) -> SpendSeries:
     return spend_over_time(folder, dimension=dimension, **asdict(filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _review(
+    folder: str,
+    version: str,
+    filters: Filters,
+    stacks: tuple[tuple[bool, str], ...],
+    generated: datetime,
+) -> bytes:
+    """The HTML export, as bytes handed to its button with the page. Built on click instead
+    (a deferred download), it failed whenever a rerun had replaced the file id the browser
+    still held; cached per filters, stacking and minute, it costs one build per view."""
+    report = _report(folder, version, filters)
+    series = {kind: _series(folder, version, filters, stack) for kind, stack in stacks}
+    return cost_review_html(report, series, generated).encode()
 
 
 def pick_filters(known: Choices) -> Filters:
@@ -194,9 +210,13 @@ with exports:
     )
     st.download_button(
         "Export HTML report",
-        # Built on click (about a second of chart drawing no render should pay). Neither
-        # button reruns the page, so a click on one never drops the file the other names.
-        lambda: cost_review_html(report, drawn),
+        _review(
+            str(home()),
+            data_version(),
+            filters,
+            tuple((kind, series.dimension) for kind, series in drawn.items()),
+            datetime.now(UTC).replace(second=0, microsecond=0),
+        ),
         file_name=f"cost-review-{stamp}.html",
         mime="text/html",
         icon="🖨️",

@@ -106,13 +106,13 @@ def test_exports_keep_every_chart_while_other_sessions_draw(spend: Path) -> None
 
 
 def test_costs_downloads_work_in_any_order(spend: Path, media: list) -> None:
-    """Neither button reruns the page, so a click on one cannot drop the file the other
-    names: CSV then HTML, HTML twice, and both again after a rerun all give their file."""
+    """Each button carries its file (nothing deferred to a click) and neither reruns the
+    page: CSV then HTML, HTML twice, and both again after a rerun all give their file."""
     app = AppTest.from_file(COSTS, default_timeout=60).run()
     for _ in range(2):
         buttons = {b.proto.label: b for b in app.get("download_button")}
         assert set(buttons) == {"Download CSV", "Export HTML report"}
-        assert all(button.proto.ignore_rerun for button in buttons.values())
+        assert all(b.proto.ignore_rerun and b.proto.url for b in buttons.values())
         for label in ("Download CSV", "Export HTML report", "Export HTML report"):
             content = downloaded(media, buttons[label])
             if label == "Download CSV":
