@@ -16,6 +16,7 @@ from core.analytics.cost_render import to_csv
 from core.analytics.spend import STACK_DIMENSIONS, Choices, SpendSeries, choices, spend_over_time
 from core.app import charts, widgets
 from core.app.html_export import cost_review_html
+from core.app.inputs_form import preset_model, workflow_file
 from core.app.page import data_version, home, setup
 
 setup("Costs", "💰")
@@ -129,6 +130,7 @@ def draw_section(
         st.warning(note, icon="⚠️")
     if note := charts.recommendation_note(section):
         st.success(f"**Recommendation:** {note}", icon="💡")
+        offer_switch(section, simulated)
 
     title, control = st.columns([3, 2], vertical_alignment="bottom")
     dimension = control.segmented_control(
@@ -159,6 +161,22 @@ def draw_section(
         table(charts.breakdown_table(section.by_provider, "provider"))
         table(charts.breakdown_table(section.by_workflow, "workflow"))
     return series
+
+
+def offer_switch(section: CostSection, simulated: bool) -> None:
+    """A model-switch recommendation opens on the Estimate page with the switch picked, to
+    see its diff and apply it to the workflow file (or run it once)."""
+    advice = section.recommendation
+    if advice is None or advice.kind != "switch_model" or not advice.to_model:
+        return
+    path = workflow_file(advice.workflow)
+    if path is None:
+        return
+    label = f"Apply: {advice.node} → {advice.to_model} (in Estimate)"
+    if st.button(label, key=f"costs_apply_{simulated}", icon="🛠️"):
+        if preset_model(path, advice.node, advice.to_model):
+            st.switch_page("pages/2_Estimate.py")
+        st.warning(f"{advice.to_model} is not offered for {advice.node}: pick it in Estimate.")
 
 
 def table(frame: pd.DataFrame) -> None:

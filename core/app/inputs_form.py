@@ -18,7 +18,7 @@ import streamlit as st
 from core.app.editor_files import PATH_KEY, TEXT_KEY, is_unsaved
 from core.app.page import EXAMPLES_DIR, workflow_files
 from core.catalog import litellm_data
-from core.catalog.model_names import SIMULATED, bare_model
+from core.catalog.model_names import SIMULATED, bare_model, workflow_provider
 from core.catalog.prices import PriceBook, chat_models
 from core.errors import WorkflowError
 from core.workflow import Workflow, load_workflow, parse_workflow
@@ -163,7 +163,7 @@ def _swap(original_provider: str, family: str, key: str) -> tuple[str, str]:
     by the key itself, a real one routes to the key's provider."""
     if original_provider == SIMULATED:
         return SIMULATED, key
-    return family, bare_model(family, key)
+    return workflow_provider(family), bare_model(family, key)
 
 
 def model_picker(workflow: Workflow) -> dict[str, tuple[str, str]]:
@@ -193,7 +193,11 @@ def _node_picker(
         st.session_state[provider_key] = start[0]
     name, left, right = st.columns([1.1, 1.6, 2.3], vertical_alignment="center")
     provider = left.selectbox(
-        f"Provider of {node}", providers, key=provider_key, label_visibility="collapsed"
+        f"Provider of {node}",
+        providers,
+        key=provider_key,
+        format_func=workflow_provider,
+        label_visibility="collapsed",
     )
     models = list(chat_models().get(provider, ()))
     same_provider = provider == start[0]
@@ -216,6 +220,37 @@ def _node_picker(
     )
     name.markdown(f"**{node}**  \n:small[:gray[{rate}]]")
     return chosen
+
+
+def workflow_file(name: str) -> Path | None:
+    """The saved or example file whose workflow is called `name` (saved files first)."""
+    for path in workflow_files():
+        try:
+            if load_workflow(path).name == name:
+                return path
+        except WorkflowError:
+            continue
+    return None
+
+
+def preset_model(path: Path, node: str, model: str) -> bool:
+    """Opens `path` in the workflow picker with `node` already moved to `model` (same
+    provider) in the what-if picker, for a recommendation to hand over to the Estimate page;
+    False when the node or the model is not one the picker offers."""
+    workflow = load_workflow(path)
+    llm_nodes = {n.name: n for n in workflow.spec.nodes if isinstance(n, LLMNode)}
+    if node not in llm_nodes:
+        return False
+    llm = workflow.llm_for(llm_nodes[node])
+    family, _ = _current_choice(PriceBook(workflow.spec.pricing), llm.provider, llm.model)
+    offered = [key for key in chat_models().get(family, ()) if bare_model(family, key) == model]
+    if not offered:
+        return False
+    base = f"whatif:{workflow.name}:{node}"
+    st.session_state[CHOICE_KEY] = str(path)
+    st.session_state[f"{base}:provider"] = family
+    st.session_state[f"{base}:{family}:model"] = offered[0]
+    return True
 
 
 def reset_models(workflow: Workflow) -> None:
