@@ -5,6 +5,7 @@ Screenshots go to pytest's tmp dir (the path is printed on failure)."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -71,3 +72,45 @@ def test_html_export_keeps_every_chart_while_another_session_draws(
     finally:
         exporter_context.close()
         drawer_context.close()
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Picks `option` in a Streamlit selectbox as a user does: open, type, Enter."""
+    page.get_by_role("combobox", name=label).click()
+    page.keyboard.type(option)
+    page.keyboard.press("Enter")
+    wait_idle(page)
+
+
+def test_apply_a_what_if_and_see_the_yaml_change(
+    app_url: str, browser: Browser, tmp_path: Path
+) -> None:
+    """Estimate: move the echo example to another model, read the diff, save it as a copy;
+    the copy on disk holds the new model under its own workflow name."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    try:
+        goto(page, f"{app_url}/Estimate")
+        choose(page, "Workflow", "echo.yaml")
+        message = page.get_by_label(re.compile("^message"))
+        message.fill("hello")
+        message.press("Enter")
+        wait_idle(page)
+        choose(page, "Model of echo", "gpt-4.1-mini")
+        diff = page.locator('[data-testid="stCode"]').first
+        expect(diff).to_contain_text("+    llm: {provider: openai, model: gpt-4.1-mini}")
+        name = page.get_by_label("Save as a copy named")
+        name.fill("echo_e2e")
+        name.press("Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Save as a copy").click()
+        saved = page.get_by_text(re.compile(r"Saved to .*echo_e2e\.yaml"))
+        expect(saved).to_be_visible(timeout=30_000)
+        page.screenshot(path=tmp_path / "estimate-applied.png", full_page=True)
+        check_no_exception(page)
+        path = Path(re.search(r"Saved to (\S+echo_e2e\.yaml)", saved.inner_text()).group(1))
+        text = path.read_text()
+        assert "name: echo_e2e" in text and "model: gpt-4.1-mini" in text
+        assert "Repeat this message exactly" in text  # the rest of the file is as it was
+    finally:
+        context.close()
