@@ -124,6 +124,8 @@ def draw_section(
         st.info(charts.no_runs(report, kind), icon="🗓️")
         return None
     widgets.show_metrics(charts.section_metrics(section, charts.versus(report)))
+    if link := charts.costliest_run_link(section):
+        st.caption(link)
     if note := charts.thin_note(section, report):
         st.warning(note, icon="⚠️")
     if note := charts.unpriced_note(section):

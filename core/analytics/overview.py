@@ -7,12 +7,16 @@ Home and a cost review never disagree about what "7 days" spent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from core.analytics.window import Window, thin_previous, window
 from core.telemetry import get_store
 
 DAYS = 7
+# Simulated spend is every simulated call's cost: whole simulated runs, and the simulated
+# nodes of real runs, whose real cost is their real calls only.
+SIMULATED_COST = "CASE WHEN simulated THEN cost_usd ELSE simulated_cost_usd END"
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,6 @@ class WeekSpend:
 
 def week_spend(home: Path) -> WeekSpend:
     span = window(DAYS)
-    # Simulated spend is every simulated call's cost: whole simulated runs, and the simulated
-    # nodes of real runs, whose real cost is their real calls only.
-    simulated_cost = "CASE WHEN simulated THEN cost_usd ELSE simulated_cost_usd END"
     current = "started_at >= $start"
     real_day = "CASE WHEN NOT simulated THEN CAST(started_at AS DATE) END"
     row = get_store(home).query(
@@ -48,8 +49,8 @@ def week_spend(home: Path) -> WeekSpend:
             count(*) FILTER (WHERE NOT simulated AND {current}),
             coalesce(sum(cost_usd) FILTER (WHERE NOT simulated AND {current}), 0),
             coalesce(sum(cost_usd) FILTER (WHERE NOT simulated AND NOT {current}), 0),
-            count(*) FILTER (WHERE {simulated_cost} IS NOT NULL AND {current}),
-            coalesce(sum({simulated_cost}) FILTER (WHERE {current}), 0),
+            count(*) FILTER (WHERE {SIMULATED_COST} IS NOT NULL AND {current}),
+            coalesce(sum({SIMULATED_COST}) FILTER (WHERE {current}), 0),
             count(*) FILTER (WHERE status = 'failed' AND {current}),
             count(DISTINCT {real_day}) FILTER (WHERE {current}),
             count(DISTINCT {real_day}) FILTER (WHERE NOT {current})
@@ -68,3 +69,68 @@ def week_spend(home: Path) -> WeekSpend:
         int(row[6]),
         int(row[7]),
     )
+
+
+SPARK_DAYS = 30  # the sparklines' span: long enough to show a trend behind the week
+TOP_RUNS = 5
+
+
+@dataclass(frozen=True)
+class DailySpend:
+    """Spend per UTC day of `span`, real and simulated apart, every day present (0 when
+    nothing ran): a few dozen rows, aggregated in SQL, for Home's sparklines."""
+
+    span: Window
+    days: list[tuple[date, bool, float]]  # (day, simulated, cost)
+
+
+def daily_spend(home: Path, days: int = SPARK_DAYS) -> DailySpend:
+    span = window(days)
+    rows = get_store(home).query(
+        f"""
+        WITH kinds AS (SELECT unnest([false, true]) AS sim),
+        calendar AS (
+            SELECT CAST(day AS DATE) AS day, sim
+            FROM range($start, $end, INTERVAL 1 DAY) AS t(day), kinds
+        ),
+        spent AS (
+            SELECT CAST(started_at AS DATE) AS day, false AS sim, sum(cost_usd) AS cost
+            FROM runs WHERE started_at >= $start AND started_at < $end AND NOT simulated
+            GROUP BY ALL
+            UNION ALL
+            SELECT CAST(started_at AS DATE), true, sum({SIMULATED_COST})
+            FROM runs WHERE started_at >= $start AND started_at < $end
+            GROUP BY ALL
+        )
+        SELECT c.day, c.sim, coalesce(sum(s.cost), 0)
+        FROM calendar c LEFT JOIN spent s USING (day, sim)
+        GROUP BY ALL ORDER BY c.sim, c.day
+        """,
+        {"start": span.start, "end": span.end},
+    )
+    return DailySpend(span, [(day, bool(sim), float(cost)) for day, sim, cost in rows])
+
+
+@dataclass(frozen=True)
+class CostlyRun:
+    run_id: str
+    workflow: str
+    started_at: datetime
+    cost_usd: float
+    simulated: bool
+
+
+def costliest_runs(home: Path, limit: int = TOP_RUNS) -> list[CostlyRun]:
+    """The runs of the last 7 days that cost most, real and simulated alike (each says
+    which it is): the ones to open first when spend rises."""
+    span = window(DAYS)
+    rows = get_store(home).query(
+        """
+        SELECT run_id, workflow, started_at, cost_usd, coalesce(simulated, false)
+        FROM runs
+        WHERE started_at >= $start AND started_at < $end AND cost_usd IS NOT NULL
+        ORDER BY cost_usd DESC, started_at DESC LIMIT $limit
+        """,
+        {"start": span.start, "end": span.end, "limit": limit},
+    )
+    return [CostlyRun(*row) for row in rows]

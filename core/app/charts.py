@@ -17,6 +17,7 @@ import pandas as pd
 
 from core.analytics.compare import Comparison, MetricDelta
 from core.analytics.cost import Breakdown, CostReport, CostSection, Delta
+from core.analytics.overview import DailySpend
 from core.analytics.profile import NodeProfile, Profile
 from core.analytics.spend import SpendSeries
 from core.analytics.targets import TargetStatus
@@ -86,6 +87,17 @@ def thin_note(section: CostSection, report: CostReport) -> str | None:
     return section.thin_previous(versus(report))
 
 
+def costliest_run_link(section: CostSection) -> str | None:
+    """Markdown naming the most expensive run, linked to its page in the runs explorer."""
+    run_id = section.runs.max_cost_run_id
+    if not run_id:
+        return None
+    return (
+        f"Most expensive run: [{run_id[:12]}](runs?run={run_id}) · "
+        f"{money(section.runs.max_cost_usd)}"
+    )
+
+
 def section_metrics(section: CostSection, compared_with: str) -> list[Headline]:
     """Totals of one kind of spend with their change against the previous period
     (`compared_with`, as `versus` names it)."""
@@ -117,7 +129,8 @@ def section_metrics(section: CostSection, compared_with: str) -> list[Headline]:
         Headline(
             "Most expensive run",
             money(runs.max_cost_usd),
-            help=f"The cheapest run cost {money(runs.min_cost_usd)}.",
+            help=(f"Run {runs.max_cost_run_id}. " if runs.max_cost_run_id else "")
+            + f"The cheapest run cost {money(runs.min_cost_usd)}.",
         ),
         Headline(
             "Cache savings",
@@ -305,6 +318,32 @@ def breakdown_table(items: Sequence[Breakdown], dimension: str) -> pd.DataFrame:
         }
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def spend_sparkline(daily: DailySpend, simulated: bool) -> alt.Chart:
+    """Spend per UTC day as a small area, no axes: the trend behind a headline figure (the
+    tooltip gives each day's amount)."""
+    rows = pd.DataFrame(
+        [(day, cost) for day, sim, cost in daily.days if sim == simulated],
+        columns=["day", "cost"],
+    )
+    rows["day"] = pd.to_datetime(rows["day"])
+    rows["spent"] = rows["cost"].map(money)
+    colour = MUTED if simulated else BAR_COLOUR
+    return (
+        alt.Chart(rows)
+        .mark_area(line={"color": colour}, color=colour, opacity=0.25, interpolate="monotone")
+        .encode(
+            x=alt.X("day:T", axis=None),
+            y=alt.Y("cost:Q", axis=None, scale=alt.Scale(zero=True)),
+            tooltip=[
+                alt.Tooltip("day:T", title="Day (UTC)", format="%a %d %b"),
+                alt.Tooltip("spent:N", title="Spend"),
+            ],
+        )
+        .properties(height=56)
+        .configure_view(stroke=None)
+    )
 
 
 # ----------------------------------------------------------------------------- profile
