@@ -48,7 +48,7 @@ def _run_links(table: pd.DataFrame) -> dict[str, object]:
 
 
 def _trend(daily: DailySpend) -> None:
-    st.caption(f"Spend per day, {daily.span.title}")
+    st.caption(f"Spend per day · {daily.span.title}")
     for column, simulated in zip(st.columns(2), (False, True), strict=True):
         with column:
             st.markdown("Simulated (not money spent)" if simulated else "Real")
