@@ -3,8 +3,7 @@ a free port with its own data folder (so the launcher seeds demo history), Debia
 driven by Playwright, and the waits that know when Streamlit has finished drawing.
 
 The fixtures are imported by the test modules that use them (`from browser_app import
-app_url, browser, page`); test modules never import each other. The server and the browser
-live for the whole session: seeding the demo history is most of a server's start.
+app_url, browser, page`); test modules never import each other.
 """
 
 from __future__ import annotations
@@ -54,7 +53,7 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`configurable-agents app` on an empty data folder: it seeds demo history, then serves
     the app. No provider key reaches it, so the app defaults to the simulated provider."""
@@ -90,7 +89,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
