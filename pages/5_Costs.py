@@ -6,7 +6,7 @@ in separate tabs, never added together; a CSV and a shareable HTML export."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -59,14 +59,14 @@ def _review(
     version: str,
     filters: Filters,
     stacks: tuple[tuple[bool, str], ...],
-    generated: datetime,
 ) -> bytes:
     """The HTML export, as bytes handed to its button with the page. Built on click instead
     (a deferred download), it failed whenever a rerun had replaced the file id the browser
-    still held; cached per filters, stacking and minute, it costs one build per view."""
+    still held; cached per data version, filters and stacking, it is built once per view
+    (its "generated" time is when its figures were read)."""
     report = _report(folder, version, filters)
     series = {kind: _series(folder, version, filters, stack) for kind, stack in stacks}
-    return cost_review_html(report, series, generated).encode()
+    return cost_review_html(report, series).encode()
 
 
 def pick_filters(known: Choices) -> Filters:
@@ -235,7 +235,6 @@ with exports:
             data_version(),
             filters,
             tuple((kind, series.dimension) for kind, series in drawn.items()),
-            datetime.now(UTC).replace(second=0, microsecond=0),
         ),
         file_name=f"cost-review-{stamp}.html",
         mime="text/html",
