@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
 ]
-PERIODS = ("30 days", "90 days", "7 days")
+PERIODS = ("30 days", "7 days")
 
 
 def download_export(page: Page, label: str, timeout_s: float = 90) -> str:
