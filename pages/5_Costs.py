@@ -70,18 +70,18 @@ def _review(
 
 
 def pick_filters(known: Choices) -> Filters:
-    period_col, workflow_col, provider_col, model_col = st.columns([2.5, 1.2, 1.2, 1.5])
-    with period_col:
-        period = st.segmented_control(
-            "Period",
-            list(PERIODS),
-            default="7 days",
-            required=True,
-            key="costs_period",
-            help="Whole UTC days, today included; deltas compare with the same number of days "
-            "just before.",
-        )
-        start, end = _dates(period, known)
+    """The period on a row of its own: beside three filters it was clipped at 1024 px."""
+    period = st.segmented_control(
+        "Period",
+        list(PERIODS),
+        default="7 days",
+        required=True,
+        key="costs_period",
+        help="Whole UTC days, today included; deltas compare with the same number of days "
+        "just before.",
+    )
+    start, end = _dates(period, known)
+    workflow_col, provider_col, model_col = st.columns(3)
     workflow = workflow_col.selectbox("Workflow", [ALL_WORKFLOWS, *known.workflows])
     providers = provider_col.multiselect("Providers", known.providers, placeholder="All providers")
     offered = [m for p, m in known.models if not providers or p in providers]

@@ -263,14 +263,14 @@ def test_compare_swap_and_other_ways_to_pick(history: Path) -> None:
     next(b for b in app.button if "Swap" in b.label).click().run()
     assert not app.exception
     assert [b.value[2] for b in app.selectbox if b.label == "Variant"] == ["b", "a"]
-    mode = next(c for c in app.segmented_control if c.key == "mode_B")
-    mode.set_value("Period").run()
+    mode = app.selectbox(key="mode_B")
+    mode.select("Period").run()
     assert not app.exception
     assert any(picker.label == "Dates" for picker in app.date_input)
     workflow = next(b for b in app.selectbox if b.label == "Workflow")
     workflow.select("fanout_live").run()  # one version, one tag: only periods tell apart
     assert not app.exception
-    modes = {c.key: c.value for c in app.segmented_control if c.key}
+    modes = {side: app.selectbox(key=side).value for side in ("mode_A", "mode_B")}
     assert modes == {"mode_A": "Period", "mode_B": "Period"}
     # All of the history is from today, so both default periods are today: said, not compared.
     assert "A and B are the same runs" in texts(app)

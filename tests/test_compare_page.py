@@ -58,7 +58,7 @@ def test_overlapping_selections_are_refused_with_what_they_share(tagged: Path) -
 def test_compare_page_explains_instead_of_comparing(tagged: Path) -> None:
     app = AppTest.from_file(COMPARE, default_timeout=60).run()
     for side, tag in (("A", "source=demo"), ("B", "team=search")):
-        app.segmented_control(key=f"mode_{side}").set_value("Tag").run()
+        app.selectbox(key=f"mode_{side}").set_value("Tag").run()
         app.selectbox(key=f"Tag_{side}").set_value(tag).run()
     assert not app.exception
     assert any("select the same 40 runs" in str(error.value) for error in app.error)

@@ -114,3 +114,69 @@ def test_apply_a_what_if_and_see_the_yaml_change(
         assert "Repeat this message exactly" in text  # the rest of the file is as it was
     finally:
         context.close()
+
+
+LAYOUT_SIZES = ({"width": 1024, "height": 768}, {"width": 1440, "height": 900})
+LAYOUT_PAGES = ("", "Estimate", "Profile", "Costs", "Compare", "Experiments")
+# Every control and table in the main area whose right or left edge leaves the viewport
+# or the column that holds it (a pixel of slack for sub-pixel rounding).
+OUT_OF_BOUNDS_JS = """
+() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const wide = document.documentElement.clientWidth;
+  const shown = (el) => el.getClientRects().length && el.checkVisibility();
+  const name = (el) => (el.getAttribute('aria-label') || el.innerText || el.tagName)
+    .trim().slice(0, 40);
+  const found = [];
+  const selector = 'input, select, textarea, button, [data-testid="stDataFrame"]';
+  for (const el of main.querySelectorAll(selector)) {
+    if (!shown(el) || el.closest('[data-testid="stDataFrame"]') !== null && el.matches(
+      'input, button, textarea')) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0) continue;
+    const column = el.closest('[data-testid="stColumn"]');
+    const outer = column ? column.getBoundingClientRect() : {left: 0, right: wide};
+    const left = Math.max(0, outer.left), right = Math.min(wide, outer.right);
+    if (box.left < left - 1 || box.right > right + 1) {
+      found.push(`${name(el)}: ${Math.round(box.left)}-${Math.round(box.right)} px ` +
+                 `outside ${Math.round(left)}-${Math.round(right)} px`);
+    }
+  }
+  return found;
+}
+"""
+
+
+def drawn(page: Page, timeout_s: float = 60) -> None:
+    """Until no element is still a loading placeholder: a page's first render of a cold
+    cache draws skeletons before its figures."""
+    expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=timeout_s * 1000)
+    wait_idle(page)
+
+
+def test_no_control_or_table_leaves_its_column_at_laptop_sizes(
+    app_url: str, browser: Browser, tmp_path: Path
+) -> None:
+    """Each page at 1024x768 and 1440x900: every input, select, button and table lies
+    within the viewport and the column that holds it. One tab per size, reused across
+    pages; a screenshot of each under the tmp dir."""
+    clipped: dict[str, list[str]] = {}
+    for size in LAYOUT_SIZES:
+        context = browser.new_context(viewport=size)
+        page = context.new_page()
+        try:
+            for name in LAYOUT_PAGES:
+                goto(page, f"{app_url}/{name}")
+                drawn(page)
+                check_no_exception(page)
+                label = f"{name or 'Home'}-{size['width']}x{size['height']}"
+                if found := page.evaluate(OUT_OF_BOUNDS_JS):
+                    clipped[label] = found
+                # Streamlit scrolls inside the page: a tall viewport of the same width
+                # shows the whole page in the screenshot.
+                page.set_viewport_size({**size, "height": 4000})
+                page.screenshot(path=tmp_path / f"{label}.png")
+                page.set_viewport_size(size)
+        finally:
+            context.close()
+    assert not clipped, f"clipped at {tmp_path}: {clipped}"
