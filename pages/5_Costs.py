@@ -134,8 +134,9 @@ def draw_section(
         st.success(f"**Recommendation:** {note}", icon="💡")
         offer_switch(section, simulated)
 
-    title, control = st.columns([3, 2], vertical_alignment="bottom")
-    dimension = control.segmented_control(
+    # The title above its control: side by side, "Stack by" was clipped at 1024 px.
+    title = st.empty()
+    dimension = st.segmented_control(
         "Stack by",
         STACK_DIMENSIONS,
         default="model",
@@ -150,15 +151,15 @@ def draw_section(
     else:
         st.caption("No LLM calls in this period.")
 
-    for column, (heading, items, name) in zip(
-        st.columns(2),
-        [("Top nodes", section.by_node, "node"), ("Top models", section.by_model, "model")],
-        strict=True,
-    ):
-        with column:
-            st.subheader(heading)
-            st.altair_chart(charts.breakdown_chart(items, name), width="stretch")
-            table(charts.breakdown_table(items, name))
+    # One above the other: in half-width columns the tables and bar labels were cut off on
+    # the right at 1024 px.
+    for heading, items, name in [
+        ("Top nodes", section.by_node, "node"),
+        ("Top models", section.by_model, "model"),
+    ]:
+        st.subheader(heading)
+        st.altair_chart(charts.breakdown_chart(items, name), width="stretch")
+        table(charts.breakdown_table(items, name))
     with st.expander("By provider and by workflow"):
         table(charts.breakdown_table(section.by_provider, "provider"))
         table(charts.breakdown_table(section.by_workflow, "workflow"))

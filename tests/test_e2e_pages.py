@@ -119,7 +119,9 @@ def test_apply_a_what_if_and_see_the_yaml_change(
 LAYOUT_SIZES = ({"width": 1024, "height": 768}, {"width": 1440, "height": 900})
 LAYOUT_PAGES = ("", "Estimate", "Profile", "Costs", "Compare", "Experiments")
 # Every control and table in the main area whose right or left edge leaves the viewport
-# or the column that holds it (a pixel of slack for sub-pixel rounding).
+# or the column that holds it, and every table in a column whose columns are wider than its
+# box (cut off on the right until scrolled; a full-width table of many columns scrolls as
+# any data grid does); a pixel of slack for sub-pixel rounding.
 OUT_OF_BOUNDS_JS = """
 () => {
   const main = document.querySelector('[data-testid="stMain"]');
@@ -141,42 +143,83 @@ OUT_OF_BOUNDS_JS = """
       found.push(`${name(el)}: ${Math.round(box.left)}-${Math.round(box.right)} px ` +
                  `outside ${Math.round(left)}-${Math.round(right)} px`);
     }
+    const grid = el.querySelector('.dvn-scroller');
+    if (column && grid && grid.scrollWidth > grid.clientWidth + 1) {
+      found.push(`table (${name(grid.closest('[data-testid="stDataFrame"]'))}): ` +
+                 `${grid.scrollWidth} px of columns in ${grid.clientWidth} px`);
+    }
   }
   return found;
 }
 """
 
 
-def drawn(page: Page, timeout_s: float = 60) -> None:
-    """Until no element is still a loading placeholder: a page's first render of a cold
-    cache draws skeletons before its figures."""
-    expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=timeout_s * 1000)
-    wait_idle(page)
+def drawn(page: Page, quiet_s: float = 1.0, timeout_s: float = 90) -> None:
+    """Until the script has stopped for `quiet_s` and no element is still a placeholder: a
+    cold page's first render draws skeletons before its figures, and the status widget does
+    not show every rerun, so this reads the app's own script state."""
+    idle = page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    skeletons = page.locator('[data-testid="stMain"] [data-testid="stSkeleton"]')
+    deadline = time.monotonic() + timeout_s
+    calm_since = time.monotonic()
+    while time.monotonic() - calm_since < quiet_s:
+        if not idle.count() or skeletons.count():
+            calm_since = time.monotonic()
+        assert time.monotonic() < deadline, "the page kept running"
+        time.sleep(0.1)
 
 
 def test_no_control_or_table_leaves_its_column_at_laptop_sizes(
     app_url: str, browser: Browser, tmp_path: Path
 ) -> None:
     """Each page at 1024x768 and 1440x900: every input, select, button and table lies
-    within the viewport and the column that holds it. One tab per size, reused across
-    pages; a screenshot of each under the tmp dir."""
+    within the viewport and the column that holds it. One tab, each page drawn once and
+    resized (layout is CSS: a resize reflows without a rerun); a screenshot of each, the
+    whole page, under the tmp dir."""
     clipped: dict[str, list[str]] = {}
-    for size in LAYOUT_SIZES:
-        context = browser.new_context(viewport=size)
-        page = context.new_page()
-        try:
-            for name in LAYOUT_PAGES:
-                goto(page, f"{app_url}/{name}")
-                drawn(page)
-                check_no_exception(page)
+    context = browser.new_context(viewport=LAYOUT_SIZES[0])
+    page = context.new_page()
+    try:
+        for name in LAYOUT_PAGES:
+            page.set_viewport_size(LAYOUT_SIZES[0])
+            goto(page, f"{app_url}/{name}")
+            drawn(page)
+            check_no_exception(page)
+            for size in LAYOUT_SIZES:
+                page.set_viewport_size(size)
+                page.wait_for_timeout(500)  # charts redraw at their new width
                 label = f"{name or 'Home'}-{size['width']}x{size['height']}"
                 if found := page.evaluate(OUT_OF_BOUNDS_JS):
                     clipped[label] = found
                 # Streamlit scrolls inside the page: a tall viewport of the same width
-                # shows the whole page in the screenshot.
+                # shows all of it in the screenshot.
                 page.set_viewport_size({**size, "height": 4000})
                 page.screenshot(path=tmp_path / f"{label}.png")
-                page.set_viewport_size(size)
-        finally:
-            context.close()
-    assert not clipped, f"clipped at {tmp_path}: {clipped}"
+    finally:
+        context.close()
+    assert not clipped, f"clipped (screenshots in {tmp_path}): {clipped}"
+
+
+def test_the_run_form_keeps_its_values_after_a_reload(app_url: str, browser: Browser) -> None:
+    """A reload starts a new session: the workflow, the inputs typed and the cache choice
+    come back from the page's address."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    try:
+        goto(page, f"{app_url}/Run")
+        choose(page, "Workflow", "echo.yaml")
+        message = page.get_by_label(re.compile("^message"))
+        message.fill("kept after a reload")
+        message.blur()
+        page.get_by_text("Use the response cache").click()
+        wait_idle(page)
+        page.reload()
+        expect(page.locator("h1").first).to_be_visible(timeout=30_000)
+        wait_idle(page)
+        picker = page.get_by_role("combobox", name="Workflow")
+        expect(picker).to_have_value("echo.yaml · example")
+        expect(page.get_by_label(re.compile("^message"))).to_have_value("kept after a reload")
+        expect(page.get_by_role("checkbox", name="Use the response cache")).not_to_be_checked()
+        check_no_exception(page)
+    finally:
+        context.close()

@@ -2,7 +2,9 @@
 and (for what-if estimates) which model each node should use.
 
 Both pages share these widgets under the same keys with session-wide persistence, so a topic
-typed while estimating is still there on the Run page. Input values are returned as typed
+typed while estimating is still there on the Run page; the workflow choice and the input
+values are also bound to the page's address (query parameters), so a reload, which starts a
+new session, finds them again. Input values are returned as typed
 (text for strings and JSON); the engine converts them (`inputs_from_text=True`) and names
 every mistake, so the form never has to second-guess the workflow's own validation.
 """
@@ -48,6 +50,7 @@ def choose_workflow() -> Workflow | None:
         format_func=labels.__getitem__,  # labels are fixed per option: the choice is kept by label
         key=CHOICE_KEY,
         persist_state="session",
+        bind="query-params",
         help="The workflow open in the Editor comes first; saved and example files follow.",
     )
     try:
@@ -110,7 +113,12 @@ def _field(workflow: str, name: str, spec: InputSpec) -> Any:
         for part in (spec.description, spec.type, "required" if spec.required else "optional")
         if part
     )
-    common: dict[str, Any] = {"key": key, "help": hint, "persist_state": "session"}
+    common: dict[str, Any] = {
+        "key": key,
+        "help": hint,
+        "persist_state": "session",
+        "bind": "query-params",
+    }
     default = spec.default
     if spec.type == "boolean":
         return st.checkbox(label, value=bool(default), **common)
