@@ -212,6 +212,8 @@ def test_the_run_form_keeps_its_values_after_a_reload(app_url: str, browser: Bro
         message.fill("kept after a reload")
         message.blur()
         page.get_by_text("Use the response cache").click()
+        # The address holds what was committed: reload once it has all three.
+        expect(page).to_have_url(re.compile(r"^(?=.*workflow_choice=)(?=.*kept)(?=.*use_cache=)"))
         wait_idle(page)
         page.reload()
         expect(page.locator("h1").first).to_be_visible(timeout=30_000)
