@@ -12,30 +12,73 @@ from dataclasses import asdict
 import pandas as pd
 import streamlit as st
 
-from core.analytics.overview import WeekSpend, week_spend
+from core.analytics.overview import (
+    CostlyRun,
+    DailySpend,
+    WeekSpend,
+    costliest_runs,
+    daily_spend,
+    week_spend,
+)
 from core.analytics.runs import RunSummary, recent_runs
 from core.analytics.targets import TargetStatus, target_status
+from core.app import charts
 from core.app.access import require_token
 from core.app.page import data_version, home, setup
 from core.app.widgets import show_targets
 from core.formatting import money
 
+RUN_LINK = "runs?run={}"  # the runs explorer's address of one run
+SHORT_ID = r"runs\?run=(.{12})"  # a link shows the run id's first 12 characters
+
 
 @st.cache_data(show_spinner=False)
-def _figures(version: str) -> tuple[WeekSpend, TargetStatus, list[RunSummary]]:
+def _figures(
+    version: str,
+) -> tuple[WeekSpend, DailySpend, list[CostlyRun], TargetStatus, list[RunSummary]]:
     runs = recent_runs(home(), limit=12, finished=False)
-    return week_spend(home()), target_status(home()), runs
+    spend, daily, costly = week_spend(home()), daily_spend(home()), costliest_runs(home())
+    return spend, daily, costly, target_status(home()), runs
+
+
+def _run_links(table: pd.DataFrame) -> dict[str, object]:
+    """Turns `run_id` into a link to the run; returns the column's configuration."""
+    table["run_id"] = table["run_id"].map(RUN_LINK.format)
+    return {"run_id": st.column_config.LinkColumn("run", display_text=SHORT_ID)}
+
+
+def _trend(daily: DailySpend) -> None:
+    st.caption(f"Spend per day · {daily.span.title}")
+    for column, simulated in zip(st.columns(2), (False, True), strict=True):
+        with column:
+            st.markdown("Simulated (not money spent)" if simulated else "Real")
+            st.altair_chart(charts.spend_sparkline(daily, simulated), width="stretch")
+
+
+def _costliest(runs: list[CostlyRun]) -> None:
+    if not runs:
+        st.caption("No priced runs in the last 7 days.")
+        return
+    table = pd.DataFrame([asdict(run) for run in runs])
+    table["mode"] = table.pop("simulated").map({True: "simulated", False: "real"})
+    table["cost"] = table.pop("cost_usd").map(money)
+    config = _run_links(table)
+    columns = ["run_id", "cost", "workflow", "mode", "started_at"]
+    st.dataframe(table[columns], hide_index=True, width="stretch", column_config=config)
 
 
 def _spend(spend: WeekSpend) -> None:
+    st.caption(f"{spend.span.title}: the same whole days as the Costs page and `cost-report`.")
     real, simulated, failed = st.columns(3)
     change = spend.cost_usd - spend.previous_cost_usd
+    versus = spend.span.previous_phrase
     real.metric(
         "Real spend (7 days)",
         money(spend.cost_usd),
-        delta=f"{money(change)} vs previous 7 days" if spend.runs or change else None,
+        delta=f"{money(change)} vs {versus}" if spend.runs or change else None,
         delta_color="inverse",
-        help=f"{spend.runs:,} runs against real providers",
+        help=f"{spend.runs:,} runs against real providers; "
+        f"{money(spend.previous_cost_usd)} in the {versus} ({spend.span.previous.dates})",
     )
     simulated.metric(
         "Simulated spend (7 days)",
@@ -43,6 +86,8 @@ def _spend(spend: WeekSpend) -> None:
         help=f"{spend.simulated_runs:,} simulated runs: what they would have cost, not spend",
     )
     failed.metric("Failed runs (7 days)", f"{spend.failed_runs:,}")
+    if note := spend.thin_previous:
+        st.warning(note, icon="⚠️")
 
 
 def _recent(runs: list[RunSummary]) -> None:
@@ -56,7 +101,7 @@ def _recent(runs: list[RunSummary]) -> None:
     table["mode"] = table.pop("simulated").map({True: "simulated", False: "real"})
     table["cost"] = table.pop("cost_usd").map(money)
     table["duration (s)"] = (table.pop("duration_ms") / 1000).round(2)
-    table["run_id"] = table["run_id"].str[:12]
+    config = _run_links(table)
     table["error"] = table["error"].fillna("")
     columns = [
         "started_at",
@@ -68,20 +113,23 @@ def _recent(runs: list[RunSummary]) -> None:
         "run_id",
         "error",
     ]
-    st.dataframe(table[columns], hide_index=True, width="stretch")
+    st.dataframe(table[columns], hide_index=True, width="stretch", column_config=config)
 
 
 def home_page() -> None:
     setup("Home", "🧭")
-    spend, targets, runs = _figures(data_version())
+    spend, daily, costly, targets, runs = _figures(data_version())
     st.title("configurable-agents")
     st.markdown(
         "Design, run and analyse LLM workflows by **cost** and **speed**. A workflow is a YAML "
         "DAG of LLM and code nodes; every run records node-level latency, tokens and cost, which "
         "the pages below turn into estimates, profiles, cost reviews and comparisons."
     )
-    st.subheader("This week")
+    st.subheader("Last 7 days")
     _spend(spend)
+    _trend(daily)
+    st.markdown("**Most expensive runs** (last 7 days)")
+    _costliest(costly)
     st.subheader("Targets")
     show_targets(targets, "any workflow")
     st.subheader("Go to")

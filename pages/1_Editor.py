@@ -27,6 +27,7 @@ from core.app.editor_files import (
     is_saved_workflow,
     is_unsaved,
     name_problem,
+    named_for_copy,
     read,
     saved_text,
     suggested_name,
@@ -171,12 +172,15 @@ def _save_as(name_key: str) -> None:
 
 
 def _write(path: Path) -> None:
-    text = state[TEXT_KEY]
+    text, current = state[TEXT_KEY], _path()
+    if current is None or path.resolve() != current.resolve():
+        text = named_for_copy(text, path, current)
     try:
         write(path, text)
     except OSError as exc:
         _flash("error", f"Could not save `{path}`: {exc.strerror}")
         return
+    state[TEXT_KEY] = text
     state[PATH_KEY] = str(path)
     state[PENDING] = None
     _, problems = workflow_check(text)

@@ -9,10 +9,21 @@ from typing import Any
 import streamlit as st
 
 from core.analytics.estimate import MIN_HISTORY, Estimate, estimate
+from core.app import background
+from core.app.editor_files import PATH_KEY, TEXT_KEY
 from core.app.estimate_chart import cost_chart, node_table
-from core.app.inputs_form import choose_workflow, inputs_form, model_picker, reset_models
+from core.app.inputs_form import (
+    CHOICE_KEY,
+    EDITOR,
+    choose_workflow,
+    inputs_form,
+    model_picker,
+    reset_models,
+    show_workflow_error,
+)
 from core.app.page import data_version, home, setup, simulate
-from core.errors import InputError
+from core.app.whatif_apply import Change, copy_problem, prepare, save
+from core.errors import InputError, WorkflowError
 from core.formatting import count, money, share
 from core.workflow import Workflow, parse_workflow, with_models
 
@@ -169,6 +180,74 @@ def callouts(result: Estimate) -> None:
             st.warning(warning, icon="⚠️")
 
 
+def apply_panel(workflow: Workflow, swaps: dict[str, tuple[str, str]], inputs: dict) -> None:
+    """The what-if as a change to the file: its diff, then save it (in place, or as a copy
+    of an example) or run it once as it is, unsaved."""
+    try:
+        change = prepare(workflow, swaps)
+    except WorkflowError as exc:
+        show_workflow_error(exc)
+        return
+    st.markdown("##### Apply to the workflow")
+    st.code(change.diff(), language="diff")
+    save_column, run_column = st.columns(2, vertical_alignment="bottom")
+    with save_column:
+        if change.in_place:
+            st.button(
+                f"Save to {change.path.name}",
+                on_click=_save,
+                args=(workflow, change, None),
+                icon="💾",
+                type="primary",
+            )
+        else:
+            stem = change.path.stem if change.path else workflow.name
+            name = st.text_input("Save as a copy named", value=f"{stem}_whatif", key="whatif_copy")
+            problem = copy_problem(name)
+            if problem:
+                st.caption(f":red[{problem}]")
+            st.button(
+                "Save as a copy",
+                on_click=_save,
+                args=(workflow, change, name),
+                disabled=problem is not None,
+                icon="💾",
+                type="primary",
+            )
+    run_column.button(
+        "Run once with these models",
+        on_click=_run_once,
+        args=(workflow, change, inputs),
+        icon="▶️",
+        help="Runs the changed workflow now without saving it; follow it on the Run page.",
+    )
+
+
+def _save(workflow: Workflow, change: Change, copy_name: str | None) -> None:
+    """Writes the file and opens it in the Editor (and here), with the picker back on the
+    file's models: they now are the what-if."""
+    try:
+        target = save(change, copy_name)
+    except (WorkflowError, OSError) as exc:
+        st.session_state["whatif_done"] = ("error", f"Not saved: {exc}")
+        return
+    st.session_state[TEXT_KEY] = target.read_text(encoding="utf-8")
+    st.session_state[PATH_KEY] = str(target)
+    st.session_state[CHOICE_KEY] = EDITOR
+    reset_models(workflow)
+    st.session_state["whatif_done"] = ("success", f"Saved to `{target}`.")
+
+
+def _run_once(workflow: Workflow, change: Change, inputs: dict) -> None:
+    changed = parse_workflow(change.text, workflow.filename)
+    background.start(changed, inputs, simulate=simulate(), home=home())
+    st.session_state["whatif_done"] = (
+        "info",
+        f"Started a run of {workflow.name} with these models (not saved): follow it on the "
+        "**Run** page.",
+    )
+
+
 def details(result: Estimate, baseline: Estimate | None) -> None:
     st.dataframe(
         node_table(result, baseline),
@@ -227,6 +306,10 @@ with whatif_column, st.container(border=True):
         disabled=not swaps,
         icon="↩️",
     )
+    if done := st.session_state.pop("whatif_done", None):
+        getattr(st, done[0])(done[1])
+    if swaps:
+        apply_panel(workflow, swaps, inputs)
 
 scenario = run_estimate(workflow, inputs, swaps) if swaps else original
 if scenario is None:

@@ -287,6 +287,8 @@ if workflow is not None:
         use_cache = cache.checkbox(
             "Use the response cache",
             value=True,
+            key="use_cache",
+            bind="query-params",  # kept after a reload, like the inputs
             help="Nodes with `cache:` enabled answer repeated calls from the cache at $0.",
         )
         submitted = go.form_submit_button("Run", type="primary", icon="▶️", key="run")

@@ -50,8 +50,10 @@ def _targets(folder: str, version: str, workflow: str, simulated: bool | None) -
 
 
 def pick_runs(known: Choices) -> tuple[str, str | None, int, bool | None]:
-    """(workflow, one run id or None, how many latest runs, which kind of run)."""
-    workflow_col, kind_col, mode_col, runs_col = st.columns([1.3, 1.5, 1.3, 1.7])
+    """(workflow, one run id or None, how many latest runs, which kind of run). Two rows of
+    two: four in a row clipped the segmented controls at 1024 px."""
+    workflow_col, kind_col = st.columns(2)
+    mode_col, runs_col = st.columns(2)
     workflow = workflow_col.selectbox(
         "Workflow", known.workflows, help="The workflow of the latest run comes first."
     )

@@ -16,6 +16,7 @@ from core.analytics.cost_render import to_csv
 from core.analytics.spend import STACK_DIMENSIONS, Choices, SpendSeries, choices, spend_over_time
 from core.app import charts, widgets
 from core.app.html_export import cost_review_html
+from core.app.inputs_form import preset_model, workflow_file
 from core.app.page import data_version, home, setup
 
 setup("Costs", "💰")
@@ -52,19 +53,35 @@ def _series(folder: str, version: str, filters: Filters, dimension: str) -> Spen
     return spend_over_time(folder, dimension=dimension, **asdict(filters))
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _review(
+    folder: str,
+    version: str,
+    filters: Filters,
+    stacks: tuple[tuple[bool, str], ...],
+) -> bytes:
+    """The HTML export, as bytes handed to its button with the page. Built on click instead
+    (a deferred download), it failed whenever a rerun had replaced the file id the browser
+    still held; cached per data version, filters and stacking, it is built once per view
+    (its "generated" time is when its figures were read)."""
+    report = _report(folder, version, filters)
+    series = {kind: _series(folder, version, filters, stack) for kind, stack in stacks}
+    return cost_review_html(report, series).encode()
+
+
 def pick_filters(known: Choices) -> Filters:
-    period_col, workflow_col, provider_col, model_col = st.columns([2.5, 1.2, 1.2, 1.5])
-    with period_col:
-        period = st.segmented_control(
-            "Period",
-            list(PERIODS),
-            default="7 days",
-            required=True,
-            key="costs_period",
-            help="Whole UTC days, today included; deltas compare with the same number of days "
-            "just before.",
-        )
-        start, end = _dates(period, known)
+    """The period on a row of its own: beside three filters it was clipped at 1024 px."""
+    period = st.segmented_control(
+        "Period",
+        list(PERIODS),
+        default="7 days",
+        required=True,
+        key="costs_period",
+        help="Whole UTC days, today included; deltas compare with the same number of days "
+        "just before.",
+    )
+    start, end = _dates(period, known)
+    workflow_col, provider_col, model_col = st.columns(3)
     workflow = workflow_col.selectbox("Workflow", [ALL_WORKFLOWS, *known.workflows])
     providers = provider_col.multiselect("Providers", known.providers, placeholder="All providers")
     offered = [m for p, m in known.models if not providers or p in providers]
@@ -107,13 +124,19 @@ def draw_section(
         st.info(charts.no_runs(report, kind), icon="🗓️")
         return None
     widgets.show_metrics(charts.section_metrics(section, charts.versus(report)))
+    if link := charts.costliest_run_link(section):
+        st.caption(link)
+    if note := charts.thin_note(section, report):
+        st.warning(note, icon="⚠️")
     if note := charts.unpriced_note(section):
         st.warning(note, icon="⚠️")
     if note := charts.recommendation_note(section):
         st.success(f"**Recommendation:** {note}", icon="💡")
+        offer_switch(section, simulated)
 
-    title, control = st.columns([3, 2], vertical_alignment="bottom")
-    dimension = control.segmented_control(
+    # The title above its control: side by side, "Stack by" was clipped at 1024 px.
+    title = st.empty()
+    dimension = st.segmented_control(
         "Stack by",
         STACK_DIMENSIONS,
         default="model",
@@ -128,19 +151,35 @@ def draw_section(
     else:
         st.caption("No LLM calls in this period.")
 
-    for column, (heading, items, name) in zip(
-        st.columns(2),
-        [("Top nodes", section.by_node, "node"), ("Top models", section.by_model, "model")],
-        strict=True,
-    ):
-        with column:
-            st.subheader(heading)
-            st.altair_chart(charts.breakdown_chart(items, name), width="stretch")
-            table(charts.breakdown_table(items, name))
+    # One above the other: in half-width columns the tables and bar labels were cut off on
+    # the right at 1024 px.
+    for heading, items, name in [
+        ("Top nodes", section.by_node, "node"),
+        ("Top models", section.by_model, "model"),
+    ]:
+        st.subheader(heading)
+        st.altair_chart(charts.breakdown_chart(items, name), width="stretch")
+        table(charts.breakdown_table(items, name))
     with st.expander("By provider and by workflow"):
         table(charts.breakdown_table(section.by_provider, "provider"))
         table(charts.breakdown_table(section.by_workflow, "workflow"))
     return series
+
+
+def offer_switch(section: CostSection, simulated: bool) -> None:
+    """A model-switch recommendation opens on the Estimate page with the switch picked, to
+    see its diff and apply it to the workflow file (or run it once)."""
+    advice = section.recommendation
+    if advice is None or advice.kind != "switch_model" or not advice.to_model:
+        return
+    path = workflow_file(advice.workflow)
+    if path is None:
+        return
+    label = f"Apply: {advice.node} → {advice.to_model} (in Estimate)"
+    if st.button(label, key=f"costs_apply_{simulated}", icon="🛠️"):
+        if preset_model(path, advice.node, advice.to_model):
+            st.switch_page("pages/2_Estimate.py")
+        st.warning(f"{advice.to_model} is not offered for {advice.node}: pick it in Estimate.")
 
 
 def table(frame: pd.DataFrame) -> None:
@@ -161,7 +200,10 @@ if not known.workflows:
 filters = pick_filters(known)
 report = _report(str(home()), data_version(), filters)
 scope = filters.workflow or "all workflows"
-st.caption(f"**{report.label}** (UTC) · {scope} · deltas against the {charts.versus(report)}")
+st.caption(
+    f"**{report.span.title}** · {scope} · deltas against the {charts.versus(report)} "
+    f"({report.span.previous.dates})"
+)
 if report.empty:
     st.info(f"{charts.no_runs(report)} Widen the period or clear a filter.", icon="🗓️")
     st.stop()
@@ -184,13 +226,20 @@ with exports:
         file_name=f"costs-{stamp}.csv",
         mime="text/csv",
         icon="📄",
+        on_click="ignore",
         help="Every breakdown of both kinds of spend as one flat table.",
     )
     st.download_button(
         "Export HTML report",
-        lambda: cost_review_html(report, drawn),
+        _review(
+            str(home()),
+            data_version(),
+            filters,
+            tuple((kind, series.dimension) for kind, series in drawn.items()),
+        ),
         file_name=f"cost-review-{stamp}.html",
         mime="text/html",
         icon="🖨️",
+        on_click="ignore",
         help="This page's figures, charts and tables as one file that opens offline.",
     )

@@ -64,9 +64,8 @@ def pick_set(
     with column:
         st.markdown(f"#### {side}")
         offered, default = modes(groups)
-        mode = _choose(
-            st.segmented_control, "Runs by", offered, default, f"mode_{side}", required=True
-        )
+        # A list, not buttons: four buttons overflow a half-width column at 1024 px.
+        mode = _choose(st.selectbox, "Runs by", offered, default, f"mode_{side}")
         base = RunSet(side, workflow=workflow, simulated=kind)
         if mode == VARIANT:
             variants = {(v.workflow, v.experiment, v.variant): v for v in groups.variants}
@@ -147,6 +146,9 @@ def swap() -> None:
 
 
 def show_result(result: Comparison) -> None:
+    if result.refusal:
+        st.error(result.refusal, icon="🚫")
+        return
     runs_a, runs_b, *_ = st.columns(4)
     runs_a.metric("Runs in A", f"{result.runs_a:,}", border=True)
     runs_b.metric("Runs in B", f"{result.runs_b:,}", border=True)
@@ -172,7 +174,8 @@ def show_result(result: Comparison) -> None:
         "are resampled (2,000 bootstrap draws). A bar that does not cross the dashed zero line "
         "is a significant difference; green is better for B, red is worse, grey is neither."
     )
-    st.altair_chart(charts.delta_chart(result), width="stretch")
+    for panel in charts.delta_panels(result):
+        st.altair_chart(panel, width="stretch")
     st.dataframe(charts.comparison_table(result), hide_index=True, width="stretch")
 
 
@@ -188,12 +191,13 @@ if not known.workflows:
     st.stop()
 
 every = _groups(str(home()), data_version(), None, None)
-workflow_col, kind_col, swap_col = st.columns([1.4, 1.4, 0.8], vertical_alignment="bottom")
+# Two columns, the swap below them: with it on their row "Kind" was clipped at 1024 px.
+workflow_col, kind_col = st.columns(2, vertical_alignment="bottom")
 choice = workflow_col.selectbox(
     "Workflow", [ALL_WORKFLOWS, *known.workflows], index=default_workflow(known, every)
 )
 kind = KINDS[kind_col.segmented_control("Kind", list(KINDS), default="All runs", required=True)]
-swap_col.button("⇄ Swap A and B", on_click=swap, width="stretch")
+st.button("⇄ Swap A and B", on_click=swap)
 workflow = None if choice == ALL_WORKFLOWS else choice
 groups = _groups(str(home()), data_version(), workflow, kind)
 

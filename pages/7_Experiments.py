@@ -47,6 +47,15 @@ def _report(folder: str, experiment_id: str, version: str) -> ExperimentReport:
     return experiment_report(experiment_id, folder, items_shown=ITEMS_ON_PAGE)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _review(folder: str, experiment_id: str, version: str) -> bytes:
+    """The HTML report, as bytes handed to its button with the page. Built on click instead
+    (a deferred download), it failed under load ("Download.path: canceled") whenever a rerun
+    replaced the file id the browser still held; cached per data version, it is built once
+    per experiment shown."""
+    return experiment_html(_report(folder, experiment_id, version)).encode()
+
+
 @st.cache_data(show_spinner=False)
 def _experiments(folder: str, version: str) -> list[ExperimentSummary]:
     return list_experiments(Path(folder))
@@ -276,7 +285,7 @@ def exports(report: ExperimentReport) -> None:
     )
     html_col.download_button(
         "Download HTML report",
-        data=lambda: experiment_html(report),
+        data=_review(str(home()), record.experiment_id, data_version()),
         file_name=f"{record.experiment_id}.html",
         mime="text/html",
         icon="🌐",

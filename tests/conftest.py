@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import PROVIDER_KEYS
 from openai_server import OpenAIServer
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import app_test as app_test_module
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +33,17 @@ def openai_server() -> Iterator[OpenAIServer]:
     """A running OpenAI-compatible server on 127.0.0.1; script it with `.script(...)`."""
     with OpenAIServer() as server:
         yield server
+
+
+@pytest.fixture
+def media(monkeypatch: pytest.MonkeyPatch) -> list[MediaFileManager]:
+    """The file managers of AppTest runs, newest last: where download buttons put files."""
+    managers: list[MediaFileManager] = []
+
+    class Recording(MediaFileManager):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)
+            managers.append(self)
+
+    monkeypatch.setattr(app_test_module, "MediaFileManager", Recording)
+    return managers

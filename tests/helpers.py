@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,6 +46,28 @@ def write_rows(
         if rows
     }
     get_store(home).bulk_load(tables)
+
+
+def downloaded(managers: Sequence[Any], button: Any) -> str:
+    """What a download button hands the browser (the `media` fixture records the managers);
+    a deferred one is generated as on a click."""
+    manager, proto = managers[-1], button.proto
+    url = proto.url or manager.execute_deferred(proto.deferred_file_id)
+    return manager.read_file(url.rsplit("/", 1)[-1]).content.decode()
+
+
+_SVG = "{http://www.w3.org/2000/svg}"
+
+
+def filled_charts(document: str) -> list[int]:
+    """For each chart of an exported file, how many data marks it draws (a rect or a text
+    inside a mark group); a chart whose data went missing draws only axes and scores 0."""
+    drawn = []
+    for chunk in document.split("<svg")[1:]:
+        root = ElementTree.fromstring("<svg" + chunk.split("</svg>")[0] + "</svg>")
+        groups = [g for g in root.iter(f"{_SVG}g") if "role-mark" in g.get("class", "")]
+        drawn.append(sum(len(list(g)) for g in groups if "mark-rect" in g.get("class", "")))
+    return drawn
 
 
 def make_run(run_id: str, at: datetime, cost: float | None, **extra: Any) -> dict[str, Any]:

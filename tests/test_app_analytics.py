@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers import downloaded
 from openai_server import OpenAIServer, Reply
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from core import run_workflow
 from core.analytics.compare import Comparison, MetricDelta, RunSet
@@ -104,27 +103,6 @@ def history(recorded: Path, home: Path) -> Path:
     """`home` (the folder the pages read) holding a copy of the recorded history."""
     shutil.copy(recorded / DB_FILE, home / DB_FILE)
     return home
-
-
-@pytest.fixture
-def media(monkeypatch: pytest.MonkeyPatch) -> list[MediaFileManager]:
-    """The file managers of AppTest runs, newest last: where download buttons put files."""
-    managers: list[MediaFileManager] = []
-
-    class Recording(MediaFileManager):
-        def __init__(self, *args: object) -> None:
-            super().__init__(*args)
-            managers.append(self)
-
-    monkeypatch.setattr(app_test_module, "MediaFileManager", Recording)
-    return managers
-
-
-def downloaded(managers: list[MediaFileManager], button: object) -> str:
-    """What a download button hands the browser; a deferred one is generated as on a click."""
-    manager, proto = managers[-1], button.proto  # type: ignore[attr-defined]
-    url = proto.url or manager.execute_deferred(proto.deferred_file_id)
-    return manager.read_file(url.rsplit("/", 1)[-1]).content.decode()
 
 
 def page(path: str) -> AppTest:
@@ -276,7 +254,7 @@ def test_compare_defaults_to_the_experiments_variants(history: Path) -> None:
     assert list(table["Metric"]) == ["cost per run", "p50 latency", "p95 latency", "success rate"]
     warnings = "\n".join(w.value for w in app.warning)
     assert "Set A has only 4 runs" in warnings and "Set B has only 4 runs" in warnings
-    assert len(charts_on(app)) == 1
+    assert len(charts_on(app)) == 4  # one difference chart per metric
     assert "No significant difference in success rate" in texts(app)
 
 
@@ -285,14 +263,14 @@ def test_compare_swap_and_other_ways_to_pick(history: Path) -> None:
     next(b for b in app.button if "Swap" in b.label).click().run()
     assert not app.exception
     assert [b.value[2] for b in app.selectbox if b.label == "Variant"] == ["b", "a"]
-    mode = next(c for c in app.segmented_control if c.key == "mode_B")
-    mode.set_value("Period").run()
+    mode = app.selectbox(key="mode_B")
+    mode.select("Period").run()
     assert not app.exception
     assert any(picker.label == "Dates" for picker in app.date_input)
     workflow = next(b for b in app.selectbox if b.label == "Workflow")
     workflow.select("fanout_live").run()  # one version, one tag: only periods tell apart
     assert not app.exception
-    modes = {c.key: c.value for c in app.segmented_control if c.key}
+    modes = {side: app.selectbox(key=side).value for side in ("mode_A", "mode_B")}
     assert modes == {"mode_A": "Period", "mode_B": "Period"}
     # All of the history is from today, so both default periods are today: said, not compared.
     assert "A and B are the same runs" in texts(app)
@@ -373,7 +351,7 @@ def test_verdicts_know_which_way_is_better(metric: MetricDelta, verdict: str) ->
     assert charts.comparison_table(comparison)["Verdict"][0].startswith(
         {"better": "✅", "worse": "❌", "same": "➖"}[verdict]
     )
-    assert len(charts.delta_chart(comparison).vconcat) == 1
+    assert len(charts.delta_panels(comparison)) == 1
 
 
 def test_html_export_escapes_and_stands_alone(history: Path) -> None:

@@ -163,8 +163,30 @@ def test_save_as_asks_before_overwriting(app: AppTest, home: Path) -> None:
     assert "already exists" in messages(app.warning)
     assert taken.read_text(encoding="utf-8") == "old"
     next(b for b in app.button if b.label == "Overwrite").click().run()
-    assert taken.read_text(encoding="utf-8") == ECHO
+    assert taken.read_text(encoding="utf-8") == ECHO.replace("name: echo\n", "name: taken\n", 1)
     assert app.session_state["workflow_path"] == str(taken)
+
+
+def test_a_copy_of_an_example_gets_its_own_workflow_name(app: AppTest, home: Path) -> None:
+    """Saved under another name, an example (opened, or new from one) is renamed to match,
+    so its runs never merge with the example's history; the example stays as it was, and a
+    workflow of the user's own keeps the name it was given."""
+    example = EXAMPLES / "echo.yaml"
+    app.run()
+    app.selectbox(key="editor_open_choice").set_value(example)
+    app.button(key="editor_open").click().run()
+    app.text_input[0].input("echo_mine").run()
+    app.button(key="editor_save_as").click().run()
+    copy = home / "workflows" / "echo_mine.yaml"
+    renamed = ECHO.replace("name: echo\n", "name: echo_mine\n", 1)
+    assert copy.read_text(encoding="utf-8") == renamed
+    assert app.session_state["workflow_text"] == renamed  # the editor shows what was saved
+    assert example.read_text(encoding="utf-8") == ECHO
+    own = ECHO.replace("name: echo\n", "name: my_own\n", 1)
+    opened(app, own)
+    app.text_input[0].input("elsewhere").run()
+    app.button(key="editor_save_as").click().run()
+    assert (home / "workflows" / "elsewhere.yaml").read_text(encoding="utf-8") == own
 
 
 def test_unsaved_changes_warning_appears_after_an_edit(app: AppTest) -> None:

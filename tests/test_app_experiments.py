@@ -98,6 +98,23 @@ def test_the_demo_experiment_is_shown_with_its_verdicts_and_charts(demo: Path, m
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page
 
 
+def test_both_downloads_carry_their_files_in_any_order(demo: Path, media: list) -> None:
+    """The HTML report rides with the page (no deferred build on click) and neither button
+    reruns it: HTML twice, then CSV, and again after a rerun, each gives its file."""
+    app = open_page()
+    report = experiment_report("model_choice", demo, items_shown=200)
+    for _ in range(2):
+        buttons = {b.proto.label: b for b in app.get("download_button")}
+        exports = [buttons["Download CSV"], buttons["Download HTML report"]]
+        assert all(b.proto.ignore_rerun and b.proto.url for b in exports)
+        first = downloaded(media, buttons["Download HTML report"])
+        assert first.startswith("<!DOCTYPE html>") and "<svg" in first
+        assert downloaded(media, buttons["Download HTML report"]) == first
+        assert downloaded(media, buttons["Download CSV"]) == to_csv(report)
+        app.run()
+        assert not app.exception
+
+
 def test_an_edited_file_is_checked_as_typed(demo: Path) -> None:
     app = open_page()
     assert "Valid: 4 variants × 40 items × 2 repeats" in app.success[0].value

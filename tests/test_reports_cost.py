@@ -18,6 +18,7 @@ import pytest
 from helpers import D1, D2, NOW, litellm_cost, make_node, make_run, write_rows
 
 from core.analytics.cost import cost_report
+from core.analytics.window import window
 from core.catalog.prices import PriceBook
 from core.cli import main
 from core.formatting import money
@@ -268,11 +269,8 @@ def test_text_report(known: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cost-report"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[:3] == [
-        "Cost Report (Last 7 Days)",
-        "=========================",
-        "Workflow: all workflows",
-    ]
+    title = f"Cost Report: {window(7).title}"
+    assert lines[:3] == [title, "=" * len(title), "Workflow: all workflows"]
     for expected in [
         "Real Spend",
         "Total Executions: 4 (+3, +300% vs previous 7 days)",

@@ -11,6 +11,7 @@ from helpers import D1, NOW, litellm_cost, make_node, make_run, write_rows
 
 from core.analytics.check import check
 from core.analytics.reprice import reprice
+from core.analytics.window import window
 from core.cli import main
 
 DIGEST = """\
@@ -150,7 +151,8 @@ def test_unpriced_calls_are_repriced_but_not_compared(calls: Path) -> None:
 def test_reprice_text(calls: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reprice", "--model", "gpt-4o=cheapo", "-w", "digest", "--days", "7"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:3] == ["Reprice (Last 7 Days)", "=====================", "Workflow: digest"]
+    title = f"Reprice: {window(7).title}"
+    assert lines[:3] == [title, "=" * len(title), "Workflow: digest"]
     for expected in [
         "gpt-4o -> cheapo ($1 in / $2 out per million tokens, from pricing:cheapo)",
         "  Real calls: 3 (5,000 input + 2,500 output tokens)",

@@ -92,6 +92,58 @@ class Comparison:
     runs_b: int
     metrics: list[MetricDelta] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    refusal: str | None = None  # why there is no comparison: the two sets share runs
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """How many runs each selection holds, and how many both do."""
+
+    runs_a: int
+    runs_b: int
+    shared: int
+
+    def refusal(self) -> str | None:
+        """Why two selections that share runs cannot be compared, in plain words; None when
+        they are apart. A difference between a set and itself (or a set and a part of it)
+        would read as "no significant difference" however different the runs really are."""
+        if not self.shared:
+            return None
+        a, b = f"{self.runs_a:,}", f"{self.runs_b:,}"
+        if self.shared == self.runs_a == self.runs_b:
+            return (
+                f"A and B select the same {a} runs, so there is nothing to compare: the two "
+                "choices are different names for one set. Pick a variant, version, tag or "
+                "period that tells them apart."
+            )
+        if self.shared in (self.runs_a, self.runs_b):
+            inner, outer = ("A", "B") if self.shared == self.runs_a else ("B", "A")
+            size = a if outer == "A" else b
+            return (
+                f"Every run of {inner} ({self.shared:,}) is also in {outer} ({size}): "
+                f"{outer} contains {inner}, so a difference would be diluted by the runs they "
+                "share. Pick two sets with no run in common."
+            )
+        return (
+            f"A ({a} runs) and B ({b} runs) share {self.shared:,} runs: a run cannot stand "
+            "on both sides of a comparison. Pick two sets with no run in common."
+        )
+
+
+def overlap(a: RunSet, b: RunSet, home: str | Path | None = None) -> Overlap:
+    """Counted in one scan of `runs`, every run of each selection (not only the sample)."""
+    where_a, params_a = a.where()
+    where_b, params_b = b.where()
+    row = get_store(data_home(home)).query(
+        f"""
+        SELECT count(*) FILTER (WHERE in_a), count(*) FILTER (WHERE in_b),
+            count(*) FILTER (WHERE in_a AND in_b)
+        FROM (SELECT coalesce({where_a}, false) AS in_a, coalesce({where_b}, false) AS in_b
+              FROM runs)
+        """,
+        [*params_a, *params_b],
+    )[0]
+    return Overlap(int(row[0]), int(row[1]), int(row[2]))
 
 
 def load_sample(runs: RunSet, home: str | Path | None = None) -> Sample:
@@ -137,6 +189,10 @@ METRICS: list[tuple[str, str, str, Callable[[np.ndarray], np.ndarray]]] = [
 
 
 def compare(a: RunSet, b: RunSet, home: str | Path | None = None) -> Comparison:
+    """B against A; refused (no metrics, `refusal` says why) when the sets share runs."""
+    shared = overlap(a, b, home)
+    if refusal := shared.refusal():
+        return Comparison(a, b, shared.runs_a, shared.runs_b, refusal=refusal)
     sample_a, sample_b = load_sample(a, home), load_sample(b, home)
     result = Comparison(a, b, sample_a.runs, sample_b.runs)
     for name, unit, attribute, statistic in METRICS:

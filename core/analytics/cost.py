@@ -22,7 +22,7 @@ from core.analytics.filters import (
     node_days,
     simulated_choice,
 )
-from core.analytics.window import Window, pct_change, window
+from core.analytics.window import Window, pct_change, thin_previous, window
 from core.catalog.model_names import SIMULATED, bare_model
 from core.catalog.prices import PriceBook
 from core.formatting import count, money
@@ -46,6 +46,8 @@ class RunStats:
     average_cost_usd: float | None = None
     min_cost_usd: float | None = None
     max_cost_usd: float | None = None
+    days_with_runs: int = 0  # UTC days on which a run started: how much data a period holds
+    max_cost_run_id: str | None = None  # which run cost max_cost_usd
 
 
 @dataclass
@@ -119,6 +121,10 @@ class CostSection:
     def empty(self) -> bool:
         return not self.runs.executions and not self.by_node
 
+    def thin_previous(self, compared_with: str) -> str | None:
+        """A warning when the previous period holds much less data than this one."""
+        return thin_previous(self.runs.days_with_runs, self.previous.days_with_runs, compared_with)
+
 
 @dataclass
 class CostReport:
@@ -140,6 +146,10 @@ class CostReport:
     @property
     def sections(self) -> tuple[CostSection, ...]:
         return tuple(s for s in (self.real, self.simulated) if s is not None)
+
+    @property
+    def span(self) -> Window:
+        return Window(self.start, self.end, self.days)
 
 
 def cost_report(
@@ -269,7 +279,7 @@ def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
         # engine's rule: unknown only when calls were made and none had a price.
         nodes = scope.nodes(both)
         source = f"""
-            SELECT n.sim, r.started_at, n.cost
+            SELECT n.sim, r.started_at, n.cost, r.run_id
             FROM runs r JOIN (
                 SELECT run_id, coalesce(simulated, false) AS sim,
                     CASE WHEN count_if(called) = 0 OR count_if(called AND cost_usd IS NOT NULL) > 0
@@ -282,18 +292,18 @@ def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
     else:
         simulated_run = "coalesce(r.simulated, false)"
         source = f"""
-            SELECT false AS sim, r.started_at, r.cost_usd AS cost FROM runs r
+            SELECT false AS sim, r.started_at, r.cost_usd AS cost, r.run_id FROM runs r
             WHERE {runs.sql} AND NOT {simulated_run}
             UNION ALL
             SELECT true, r.started_at,
-                CASE WHEN {simulated_run} THEN r.cost_usd ELSE r.simulated_cost_usd END
+                CASE WHEN {simulated_run} THEN r.cost_usd ELSE r.simulated_cost_usd END, r.run_id
             FROM runs r
             WHERE {runs.sql} AND ({simulated_run} OR r.simulated_cost_usd IS NOT NULL)"""
         params = [*runs.params, *runs.params]
     rows = get_store(scope.home).query(
         f"""
         SELECT sim, started_at >= ?, count(*), count(cost), sum(cost), avg(cost), min(cost),
-            max(cost)
+            max(cost), count(DISTINCT CAST(started_at AS DATE)), arg_max(run_id, cost)
         FROM ({source})
         WHERE list_contains(?, sim)
         GROUP BY ALL
@@ -310,8 +320,8 @@ def _run_stats(scope: _Scope) -> dict[bool, tuple[RunStats, RunStats]]:
 def _run_figures(row: Sequence | None) -> RunStats:
     if row is None:
         return RunStats()
-    executions, priced, total, average, low, high = row
-    return RunStats(int(executions), int(priced), total, average, low, high)
+    executions, priced, total, average, low, high, days, costliest = row
+    return RunStats(int(executions), int(priced), total, average, low, high, int(days), costliest)
 
 
 # Bit of GROUPING(provider, model, workflow, node, day) set for each column left out.

@@ -31,7 +31,7 @@ def render(report: CostReport) -> str:
     real spend first, simulated spend after it and apart."""
     if report.empty:
         return _nothing(report)
-    title = f"Cost Report ({report.label})"
+    title = f"Cost Report: {report.span.title}"
     lines = [title, "=" * len(title), f"Workflow: {report.workflow or 'all workflows'}"]
     if report.providers:
         lines.append(f"Providers: {', '.join(report.providers)}")
@@ -64,6 +64,10 @@ def _render_section(section: CostSection, span: Window) -> list[str]:
         f"Total Executions: {count(stats.executions)}{_vs(section.executions_delta, versus)}",
         f"Total Cost: {money(stats.total_cost_usd)}{_vs(section.cost_delta, versus, True)}",
         f"Average Cost: {money(stats.average_cost_usd)}{_vs(section.average_delta, versus, True)}",
+    ]
+    if note := section.thin_previous(versus):
+        lines.append(f"Note: {note}")
+    lines += [
         f"Min Cost: {money(stats.min_cost_usd)}",
         f"Max Cost: {money(stats.max_cost_usd)}",
         f"Tokens: {count(section.input_tokens)} in ({count(section.cached_tokens)} cached by "

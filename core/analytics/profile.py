@@ -188,13 +188,18 @@ def _node_rows(
     )
 
 
+def _runs(count_: int) -> str:
+    return "run" if count_ == 1 else f"{count_:,} runs"
+
+
 def _repeated_requests(
-    home: Path, workflow: str, nodes: list[str], simulated: bool | None
+    home: Path, workflow: str, nodes: list[str], runs: list[str], simulated: bool | None
 ) -> dict[str, tuple[int, int, float]]:
-    """Per node of `nodes`: (calls, repeated calls, cost of the repeats) over uncached
-    history. Reading every request hash of a long history is most of a profile's time, so
-    only the nodes that need the figure are asked for."""
-    if not nodes:
+    """Per node of `nodes`: (calls, repeated calls, cost of the repeats) over the uncached
+    calls of the profiled `runs` only, so the advice cites the runs on screen, not the whole
+    history. Reading request hashes is most of a profile's time, so only the nodes that need
+    the figure are asked for."""
+    if not nodes or not runs:
         return {}
     kind, params = _kind(simulated)
     rows = get_store(home).query(
@@ -202,14 +207,16 @@ def _repeated_requests(
         SELECT node, sum(n), sum(n - 1), sum((n - 1) * avg_cost)
         FROM (
             SELECT node, request_hash, count(*) AS n, avg(coalesce(cost_usd, 0)) AS avg_cost
-            FROM node_runs SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS node) USING (node)
+            FROM node_runs
+            SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS node) USING (node)
+            SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS run_id) USING (run_id)
             WHERE workflow = ? AND node_type = 'llm'
               AND status = 'success' AND NOT cache_hit AND request_hash IS NOT NULL AND {kind}
             GROUP BY node, request_hash
         )
         GROUP BY node
         """,
-        [nodes, workflow, *params],
+        [nodes, runs, workflow, *params],
     )
     return {
         node: (int(calls), int(repeats), float(cost or 0)) for node, calls, repeats, cost in rows
@@ -346,15 +353,15 @@ def _recommend(
 ) -> None:
     # Caching is advised only to LLM nodes that had no cache hit in the profiled runs.
     uncached = [n.name for n in result.nodes if n.node_type == "llm" and not n.cache_hits]
-    repeats = _repeated_requests(home, result.workflow, uncached, simulated)
+    repeats = _repeated_requests(home, result.workflow, uncached, result.runs, simulated)
     prices = PriceBook(definition.spec.pricing if definition else None)
     runs = len(result.runs)
     for node in result.nodes:
         calls, repeated, repeat_cost = repeats.get(node.name, (0, 0, 0.0))
         if repeated:
             node.recommendations.append(
-                f"Enable cache: {repeated} of {calls} calls repeated an identical request; "
-                f"caching would have saved {money(repeat_cost)}"
+                f"Enable cache: {repeated} of {calls} calls in the {_runs(runs)} profiled "
+                f"repeated an identical request; caching would have saved {money(repeat_cost)}"
             )
         if node.provider and node.model and node.cost_usd:
             for key, _ in prices.cheaper_models(node.provider, node.model):

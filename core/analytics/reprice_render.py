@@ -9,9 +9,9 @@ from core.formatting import count, money
 
 
 def render(report: RepriceReport) -> str:
-    title = f"Reprice ({report.label})"
-    lines = [title, "=" * len(title), f"Workflow: {report.workflow or 'all workflows'}"]
     span = Window(report.start, report.end, report.days)
+    title = f"Reprice: {span.title}"
+    lines = [title, "=" * len(title), f"Workflow: {report.workflow or 'all workflows'}"]
     for swap in report.swaps:
         lines += ["", _swap_heading(swap)]
         if not swap.calls:

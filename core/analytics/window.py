@@ -1,5 +1,10 @@
 """The period a report covers: whole UTC days, or an explicit range, and the period
-before it that deltas compare against."""
+before it that deltas compare against.
+
+Every period in the app and the command line is computed here, so "7 days" means the same
+thing on Home, on Costs and in `cost-report`: whole UTC days, today included, titled with
+the dates they cover.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,23 @@ class Window:
         return f"{self.start:%Y-%m-%d} to {last:%Y-%m-%d}"
 
     @property
+    def dates(self) -> str:
+        """The days covered, first and last: "25 Nov – 1 Dec" (years shown when they differ
+        from each other, or from this year)."""
+        first, last = self.start, self.end - timedelta(microseconds=1)
+        if first.date() == last.date():
+            return _day(first, first.year != utc_now().year)
+        with_year = first.year != last.year or last.year != utc_now().year
+        return f"{_day(first, with_year)} – {_day(last, with_year)}"
+
+    @property
+    def title(self) -> str:
+        """The label with its days, for a heading: "Last 7 days (UTC, 25 Nov – 1 Dec)"."""
+        if self.days is not None:
+            return f"Last {self.days} day{'s' * (self.days != 1)} (UTC, {self.dates})"
+        return f"{self.dates} (UTC)"
+
+    @property
     def phrase(self) -> str:
         """The label inside a sentence: 'in the last 7 days'."""
         if self.days is not None:
@@ -38,6 +60,30 @@ class Window:
     def previous_phrase(self) -> str:
         """What deltas compare against: 'previous 7 days'."""
         return "previous period" if self.days is None else f"previous {self.label[5:].lower()}"
+
+
+def _day(moment: datetime, with_year: bool) -> str:
+    text = f"{moment.day} {moment:%b}"
+    return f"{text} {moment.year}" if with_year else text
+
+
+# The previous period reads as thin when it holds fewer days of data than this share of the
+# current period's: a delta against one day of data would read "+$3.37 (22×)" for a week
+# that merely had more days recorded.
+THIN_SHARE = 0.5
+
+
+def thin_previous(current_days: int, previous_days: int, compared_with: str) -> str | None:
+    """A warning for deltas whose previous period holds much less data than the current one
+    (None when it is comparable, or empty: then no delta is shown at all)."""
+    if not previous_days or previous_days >= current_days * THIN_SHARE:
+        return None
+    held = f"{previous_days} day{'s' * (previous_days != 1)}"
+    verb = "holds" if compared_with == "previous period" else "hold"
+    return (
+        f"The {compared_with} {verb} {held} of data against {current_days} in this one: "
+        "read the changes with care."
+    )
 
 
 def utc_now() -> datetime:

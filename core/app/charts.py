@@ -8,6 +8,7 @@ the same builders, so the file shared after a meeting shows what the meeting saw
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from core.analytics.compare import Comparison, MetricDelta
 from core.analytics.cost import Breakdown, CostReport, CostSection, Delta
+from core.analytics.overview import DailySpend
 from core.analytics.profile import NodeProfile, Profile
 from core.analytics.spend import SpendSeries
 from core.analytics.targets import TargetStatus
@@ -80,6 +82,22 @@ def no_runs(report: CostReport, kind: str = "") -> str:
     return f"No {runs} {Window(report.start, report.end, report.days).phrase}."
 
 
+def thin_note(section: CostSection, report: CostReport) -> str | None:
+    """The warning that goes with a section's deltas when its previous period is thin."""
+    return section.thin_previous(versus(report))
+
+
+def costliest_run_link(section: CostSection) -> str | None:
+    """Markdown naming the most expensive run, linked to its page in the runs explorer."""
+    run_id = section.runs.max_cost_run_id
+    if not run_id:
+        return None
+    return (
+        f"Most expensive run: [{run_id[:12]}](runs?run={run_id}) · "
+        f"{money(section.runs.max_cost_usd)}"
+    )
+
+
 def section_metrics(section: CostSection, compared_with: str) -> list[Headline]:
     """Totals of one kind of spend with their change against the previous period
     (`compared_with`, as `versus` names it)."""
@@ -111,7 +129,8 @@ def section_metrics(section: CostSection, compared_with: str) -> list[Headline]:
         Headline(
             "Most expensive run",
             money(runs.max_cost_usd),
-            help=f"The cheapest run cost {money(runs.min_cost_usd)}.",
+            help=(f"Run {runs.max_cost_run_id}. " if runs.max_cost_run_id else "")
+            + f"The cheapest run cost {money(runs.min_cost_usd)}.",
         ),
         Headline(
             "Cache savings",
@@ -299,6 +318,32 @@ def breakdown_table(items: Sequence[Breakdown], dimension: str) -> pd.DataFrame:
         }
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def spend_sparkline(daily: DailySpend, simulated: bool) -> alt.Chart:
+    """Spend per UTC day as a small area, no axes: the trend behind a headline figure (the
+    tooltip gives each day's amount)."""
+    rows = pd.DataFrame(
+        [(day, cost) for day, sim, cost in daily.days if sim == simulated],
+        columns=["day", "cost"],
+    )
+    rows["day"] = pd.to_datetime(rows["day"])
+    rows["spent"] = rows["cost"].map(money)
+    colour = MUTED if simulated else BAR_COLOUR
+    return (
+        alt.Chart(rows)
+        .mark_area(line={"color": colour}, color=colour, opacity=0.25, interpolate="monotone")
+        .encode(
+            x=alt.X("day:T", axis=None),
+            y=alt.Y("cost:Q", axis=None, scale=alt.Scale(zero=True)),
+            tooltip=[
+                alt.Tooltip("day:T", title="Day (UTC)", format="%a %d %b"),
+                alt.Tooltip("spent:N", title="Spend"),
+            ],
+        )
+        .properties(height=56)
+        .configure_view(stroke=None)
+    )
 
 
 # ----------------------------------------------------------------------------- profile
@@ -518,12 +563,46 @@ def comparison_table(result: Comparison) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def delta_chart(result: Comparison) -> alt.VConcatChart:
-    """One row per metric, each on its own scale (dollars, milliseconds, points): the
+def delta_panels(result: Comparison) -> list[alt.LayerChart]:
+    """One chart per metric, each on its own scale (dollars, milliseconds, points): the
     observed B − A as a dot, its 95 % bootstrap interval as a bar, and a zero line. A bar
-    that does not cross zero is a significant difference; colour says which way is good."""
-    panels = [_delta_panel(metric) for metric in result.metrics]
-    return alt.vconcat(*panels, spacing=18).resolve_scale(x="independent", color="shared")
+    that does not cross zero is a significant difference; colour says which way is good.
+    Separate charts rather than one concatenation, so each stretches to its card's width
+    instead of keeping a fixed width that overflows a narrow one."""
+    return [_delta_panel(metric) for metric in result.metrics]
+
+
+def axis_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], float]:
+    """About `count` round tick values covering [low, high] (steps of 1, 2, 2.5 or 5 times a
+    power of ten) and the step: ticks Vega-Lite picks itself can print alike once rounded."""
+    raw = ((high - low) or abs(high) or 1.0) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * 0.999)
+    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+    return [round(i * step, 12) for i in range(first, last + 1)], step
+
+
+def decimals_for(step: float) -> int:
+    """The decimals that print every multiple of `step` differently."""
+    decimals = 0
+    while decimals < 12 and abs(round(step, decimals) - step) > step * 1e-6:
+        decimals += 1
+    return decimals
+
+
+def axis_labels(unit: str, ticks: list[float], step: float) -> str:
+    """A Vega label expression with the unit spelled out and no SI suffix: "$0.004",
+    "-120 ms", "1.5 s", "2.5 pts"; zero reads 0."""
+    value = "datum.value"
+    if unit == "usd":
+        text = f"format({value}, '$,.{decimals_for(step)}f')"
+    elif unit == "ms" and max((abs(t) for t in ticks), default=0) >= 1000:
+        text = f"format({value} / 1000, ',.{decimals_for(step / 1000)}f') + ' s'"
+    elif unit == "ms":
+        text = f"format({value}, ',.{decimals_for(step)}f') + ' ms'"
+    else:
+        text = f"format({value}, ',.{decimals_for(step)}f') + ' pts'"
+    return f"{value} == 0 ? '0' : {text}"
 
 
 def _around_zero(low: float, high: float) -> list[float]:
@@ -552,12 +631,13 @@ def _delta_panel(metric: MetricDelta) -> alt.LayerChart:
             }
         ]
     )
-    fmt = _money_format(max(abs(metric.low), abs(metric.high))) if metric.unit == "usd" else ",~g"
+    domain = _around_zero(metric.low * scale, metric.high * scale)
+    ticks, step = axis_ticks(*domain)
     x = alt.X(
         "low:Q",
         title=f"B − A, {unit}",
-        scale=alt.Scale(domain=_around_zero(metric.low * scale, metric.high * scale), nice=False),
-        axis=alt.Axis(format=fmt, tickCount=6),
+        scale=alt.Scale(domain=domain, nice=False),
+        axis=alt.Axis(values=ticks, labelExpr=axis_labels(metric.unit, ticks, step)),
     )
     y = alt.Y("metric:N", title=None, axis=alt.Axis(labelLimit=200, labelFontWeight="bold"))
     colour = alt.Color(

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from core.app.page import workflows_dir
+from core.app.page import EXAMPLES_DIR, workflows_dir
 from core.errors import Problem, WorkflowError
 from core.workflow import Workflow, parse_workflow
+from core.workflow.model_edit import set_name
 
 # The workflow open in the editor, for the other pages (Estimate, Run) to pick up:
 #   st.session_state[TEXT_KEY]: str, the editor's current text, saved or not;
@@ -116,6 +117,22 @@ def declared_name(text: str) -> str | None:
     settings = data.get("workflow") if isinstance(data, dict) else None
     name = settings.get("name") if isinstance(settings, dict) else None
     return name if isinstance(name, str) else None
+
+
+def named_for_copy(text: str, target: Path, source: Path | None) -> str:
+    """The text to save as `target`: a copy of a bundled example (opened, or new from one)
+    takes the file's stem as its workflow name, so its runs never merge with the example's
+    history. The user's own workflows keep the name they gave; a text with no name to change
+    is left as it is (the save reports its problems)."""
+    name = declared_name(text)
+    examples = {declared_name(path.read_text()) for path in EXAMPLES_DIR.glob(f"*{SUFFIX}")}
+    from_example = (source is not None and source.parent == EXAMPLES_DIR) or name in examples
+    if name is None or name == target.stem or not from_example:
+        return text
+    try:
+        return set_name(text, target.stem, target.name)
+    except WorkflowError:
+        return text
 
 
 def suggested_name(document: Document) -> str:

@@ -2,7 +2,9 @@
 and (for what-if estimates) which model each node should use.
 
 Both pages share these widgets under the same keys with session-wide persistence, so a topic
-typed while estimating is still there on the Run page. Input values are returned as typed
+typed while estimating is still there on the Run page; the workflow choice and the input
+values are also bound to the page's address (query parameters), so a reload, which starts a
+new session, finds them again. Input values are returned as typed
 (text for strings and JSON); the engine converts them (`inputs_from_text=True`) and names
 every mistake, so the form never has to second-guess the workflow's own validation.
 """
@@ -18,7 +20,7 @@ import streamlit as st
 from core.app.editor_files import PATH_KEY, TEXT_KEY, is_unsaved
 from core.app.page import EXAMPLES_DIR, workflow_files
 from core.catalog import litellm_data
-from core.catalog.model_names import SIMULATED, bare_model
+from core.catalog.model_names import SIMULATED, bare_model, workflow_provider
 from core.catalog.prices import PriceBook, chat_models
 from core.errors import WorkflowError
 from core.workflow import Workflow, load_workflow, parse_workflow
@@ -48,6 +50,7 @@ def choose_workflow() -> Workflow | None:
         format_func=labels.__getitem__,  # labels are fixed per option: the choice is kept by label
         key=CHOICE_KEY,
         persist_state="session",
+        bind="query-params",
         help="The workflow open in the Editor comes first; saved and example files follow.",
     )
     try:
@@ -110,7 +113,12 @@ def _field(workflow: str, name: str, spec: InputSpec) -> Any:
         for part in (spec.description, spec.type, "required" if spec.required else "optional")
         if part
     )
-    common: dict[str, Any] = {"key": key, "help": hint, "persist_state": "session"}
+    common: dict[str, Any] = {
+        "key": key,
+        "help": hint,
+        "persist_state": "session",
+        "bind": "query-params",
+    }
     default = spec.default
     if spec.type == "boolean":
         return st.checkbox(label, value=bool(default), **common)
@@ -163,7 +171,7 @@ def _swap(original_provider: str, family: str, key: str) -> tuple[str, str]:
     by the key itself, a real one routes to the key's provider."""
     if original_provider == SIMULATED:
         return SIMULATED, key
-    return family, bare_model(family, key)
+    return workflow_provider(family), bare_model(family, key)
 
 
 def model_picker(workflow: Workflow) -> dict[str, tuple[str, str]]:
@@ -193,7 +201,11 @@ def _node_picker(
         st.session_state[provider_key] = start[0]
     name, left, right = st.columns([1.1, 1.6, 2.3], vertical_alignment="center")
     provider = left.selectbox(
-        f"Provider of {node}", providers, key=provider_key, label_visibility="collapsed"
+        f"Provider of {node}",
+        providers,
+        key=provider_key,
+        format_func=workflow_provider,
+        label_visibility="collapsed",
     )
     models = list(chat_models().get(provider, ()))
     same_provider = provider == start[0]
@@ -216,6 +228,37 @@ def _node_picker(
     )
     name.markdown(f"**{node}**  \n:small[:gray[{rate}]]")
     return chosen
+
+
+def workflow_file(name: str) -> Path | None:
+    """The saved or example file whose workflow is called `name` (saved files first)."""
+    for path in workflow_files():
+        try:
+            if load_workflow(path).name == name:
+                return path
+        except WorkflowError:
+            continue
+    return None
+
+
+def preset_model(path: Path, node: str, model: str) -> bool:
+    """Opens `path` in the workflow picker with `node` already moved to `model` (same
+    provider) in the what-if picker, for a recommendation to hand over to the Estimate page;
+    False when the node or the model is not one the picker offers."""
+    workflow = load_workflow(path)
+    llm_nodes = {n.name: n for n in workflow.spec.nodes if isinstance(n, LLMNode)}
+    if node not in llm_nodes:
+        return False
+    llm = workflow.llm_for(llm_nodes[node])
+    family, _ = _current_choice(PriceBook(workflow.spec.pricing), llm.provider, llm.model)
+    offered = [key for key in chat_models().get(family, ()) if bare_model(family, key) == model]
+    if not offered:
+        return False
+    base = f"whatif:{workflow.name}:{node}"
+    st.session_state[CHOICE_KEY] = str(path)
+    st.session_state[f"{base}:provider"] = family
+    st.session_state[f"{base}:{family}:model"] = offered[0]
+    return True
 
 
 def reset_models(workflow: Workflow) -> None:

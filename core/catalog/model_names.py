@@ -8,8 +8,18 @@ SIMULATED = "simulated"
 PROVIDER_ALIASES = {"google": "gemini"}
 
 
+# And back: the name a workflow file writes for a LiteLLM provider (`gemini` -> `google`).
+WORKFLOW_PROVIDERS = {litellm: ours for ours, litellm in PROVIDER_ALIASES.items()}
+
+
 def litellm_provider(provider: str) -> str:
     return PROVIDER_ALIASES.get(provider, provider)
+
+
+def workflow_provider(provider: str) -> str:
+    """The provider as workflow files (and the docs) write it: pickers that list LiteLLM's
+    providers show and write this name, so a what-if reads like the file it changes."""
+    return WORKFLOW_PROVIDERS.get(provider, provider)
 
 
 def litellm_model(provider: str, model: str) -> str:
