@@ -22,6 +22,7 @@ LAYER_PX = 200  # room for a label of LABEL_CHARS characters between two layers
 ROW_PX = 36  # two lines of text per node: its name and its detail
 MARGIN_PX = 40
 LABEL_CHARS = 24
+DETAIL_CHARS = 32  # smaller type: the full text is in the tooltip
 # A run's node states, in the order the legend lists them.
 STATE_COLOURS = {
     "pending": "#D0D7DE",
@@ -73,7 +74,8 @@ def dag_chart(
         [
             {
                 SELECTION: name,
-                "label": _short(name),
+                "label": _short(name, LABEL_CHARS),
+                "note": _short(marks[name].detail, DETAIL_CHARS),
                 "group": marks[name].group,
                 "detail": marks[name].detail,
                 "layer": shape.places[name][0],
@@ -128,7 +130,7 @@ def dag_chart(
         text="label:N"
     )
     details = base.mark_text(align="left", dx=11, dy=8, fontSize=10, color="#57606A").encode(
-        text="detail:N"
+        text="note:N"
     )
     return alt.layer(rules, points, names, details).properties(width=width, height=height)
 
@@ -142,5 +144,5 @@ def picked_node(event: Any) -> str | None:
     return chosen[0].get(SELECTION) if chosen else None
 
 
-def _short(name: str) -> str:
-    return name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -4,7 +4,7 @@ its duration, and its node table."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from urllib.parse import quote
 
 import pandas as pd
@@ -59,15 +59,23 @@ def runs_table(rows: list[RunRow]) -> pd.DataFrame:
     )
 
 
-def run_marks(workflow: Workflow, nodes: Mapping[str, NodeResult]) -> dict[str, NodeMark]:
-    """Each node of the run's workflow coloured by how it ended, with its duration; a node
-    that never ran is shown as skipped."""
+def run_marks(
+    workflow: Workflow, nodes: Mapping[str, NodeResult], running: Set[str] | None = None
+) -> dict[str, NodeMark]:
+    """Each node of the run's workflow coloured by how it ended, with its duration. While the
+    run goes on (`running` given), a node not finished is running or pending; once it is
+    over, a node that never ran was skipped."""
     marks = {}
     for name in workflow.graph.order:
         node = nodes.get(name)
-        state = node_state(node) if node is not None else "skipped"
-        detail = "not run" if node is None else f"{state} · {duration_text(node.duration_ms)}"
-        marks[name] = NodeMark(name, state, detail)
+        if node is not None:
+            state = node_state(node)
+            marks[name] = NodeMark(name, state, f"{state} · {duration_text(node.duration_ms)}")
+        elif running is None:
+            marks[name] = NodeMark(name, "skipped", "not run")
+        else:
+            state = "running" if name in running else "pending"
+            marks[name] = NodeMark(name, state, state)
     return marks
 
 
