@@ -306,7 +306,8 @@ def test_a_past_run_opens_at_its_address_with_a_nodes_prompt_and_response(
     expect(codes.filter(has_text=re.compile(r"^\[simulated gpt-4o-mini\]"))).not_to_have_count(0)
     expect(page.get_by_text("Prompt sent")).to_be_visible()
     expect(page.get_by_text("Response received")).to_be_visible()
-    expect(page.locator('[data-testid="stGraphVizChart"] svg')).to_be_visible()  # the DAG
+    expect(page.get_by_text("Click a node to see what it sent and received.")).to_be_visible()
+    expect(page.locator(".vega-embed canvas, .vega-embed svg")).to_have_count(2)  # DAG, Gantt
     wait_idle(page)
     screenshot(page, "08_runs_open_run")
     page.get_by_role("button", name="← All runs").click()  # back to the list, filtered in SQL
