@@ -34,7 +34,7 @@ from core.app.editor_files import (
     workflow_check,
     write,
 )
-from core.app.graph_chart import KIND_COLOURS, SELECTION, dag_chart, picked_node
+from core.app.graph_chart import KIND_COLOURS, SELECTION, box_height, dag_chart, picked_node
 from core.app.page import EXAMPLES_DIR, setup, workflow_files, workflows_dir
 from core.errors import Problem
 from core.workflow import Workflow
@@ -362,7 +362,7 @@ def _graph(workflow: Workflow | None) -> None:
             st.info("The graph appears once the workflow is valid.", icon="🕸️")
             return
         st.caption("Last valid version: fix the problems to update the graph.")
-    with st.container(height=GRAPH_MAX_PX, border=False):
+    with st.container(height=box_height(workflow.graph, GRAPH_MAX_PX), border=False):
         st.altair_chart(
             dag_chart(workflow.graph, workflow_marks(workflow), KIND_COLOURS, "kind"),
             width="content",

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.app import background
 from core.app.gantt import duration_text, gantt_chart, schedule
-from core.app.graph_chart import STATE_COLOURS, dag_chart
+from core.app.graph_chart import STATE_COLOURS, box_height, dag_chart
 from core.app.inputs_form import choose_workflow, inputs_form
 from core.app.page import home, setup, simulate
 from core.app.run_view import run_marks
@@ -217,7 +217,7 @@ def graph(
     """The DAG coloured by each node's state: redrawn with every poll while the run goes
     on (`running` given), so nodes change colour as they start, finish, fail or hit the
     cache."""
-    with st.container(height=GRAPH_MAX_PX, border=False):
+    with st.container(height=box_height(workflow.graph, GRAPH_MAX_PX), border=False):
         chart = dag_chart(
             workflow.graph, run_marks(workflow, nodes, running), STATE_COLOURS, "state"
         )

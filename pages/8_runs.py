@@ -26,7 +26,7 @@ from core.analytics.run_search import (
     search_runs,
 )
 from core.app.gantt import duration_text, gantt_chart
-from core.app.graph_chart import SELECTION, STATE_COLOURS, dag_chart, picked_node
+from core.app.graph_chart import SELECTION, STATE_COLOURS, box_height, dag_chart, picked_node
 from core.app.page import data_version, setup
 from core.app.run_view import node_table, run_link, run_marks, runs_table
 from core.formatting import count, money
@@ -203,7 +203,7 @@ def show_run(run_id: str) -> None:
         graph, timeline = st.columns([2, 3])
         with graph:
             st.markdown("##### DAG")
-            with st.container(height=GRAPH_MAX_PX, border=False):
+            with st.container(height=box_height(detail.workflow.graph, GRAPH_MAX_PX), border=False):
                 st.altair_chart(
                     dag_chart(
                         detail.workflow.graph,

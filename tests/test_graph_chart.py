@@ -12,6 +12,7 @@ from core.app.graph_chart import (
     SELECTION,
     STATE_COLOURS,
     NodeMark,
+    box_height,
     chart_size,
     dag_chart,
     node_state,
@@ -52,6 +53,8 @@ def test_a_40_wide_fan_out_is_tall_enough_for_readable_labels_and_nothing_overla
     _, height = chart_size(graph)
     assert height >= 40 * READABLE_ROW_PX and ROW_PX >= READABLE_ROW_PX
     assert chart_size(_fan_out(4))[1] < height  # sized to the shape, not fixed
+    assert box_height(graph, 500) == 500  # a tall graph scrolls in its box
+    assert box_height(Graph.build(["a"], None), 500) < 500  # a small one takes what it needs
 
 
 def test_the_chart_draws_every_node_and_edge_with_a_click_selection() -> None:

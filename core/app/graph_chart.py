@@ -21,6 +21,9 @@ SELECTION = "node"  # the selection's name: the page reads event.selection[SELEC
 LAYER_PX = 200  # room for a label of LABEL_CHARS characters between two layers
 ROW_PX = 36  # two lines of text per node: its name and its detail
 MARGIN_PX = 40
+MIN_WIDTH_PX = 440  # room for the legend's six states
+MIN_HEIGHT_PX = 130  # a one-node graph still shows its node under the legend
+LEGEND_PX = 50  # the legend above the plot, outside the chart's height
 LABEL_CHARS = 24
 DETAIL_CHARS = 32  # smaller type: the full text is in the tooltip
 # A run's node states, in the order the legend lists them.
@@ -58,9 +61,15 @@ def chart_size(graph: Graph) -> tuple[int, int]:
     """Width and height in pixels that give every label its room."""
     shape = layout(graph)
     return (
-        max(shape.layers, 1) * LAYER_PX + MARGIN_PX,
-        max(shape.widest, 1) * ROW_PX + MARGIN_PX,
+        max(shape.layers * LAYER_PX + MARGIN_PX, MIN_WIDTH_PX),
+        max(shape.widest * ROW_PX + MARGIN_PX, MIN_HEIGHT_PX),
     )
+
+
+def box_height(graph: Graph, most: int) -> int:
+    """The height of the box the chart is drawn in: the whole chart, or `most` pixels and a
+    scroll bar for a taller graph."""
+    return min(chart_size(graph)[1] + LEGEND_PX, most)
 
 
 def dag_chart(
