@@ -48,7 +48,8 @@ from bench.analytics import fill  # noqa: E402
 from core.analytics.run_detail import run_detail  # noqa: E402
 from core.analytics.run_search import RunFilters, filter_choices, search_runs  # noqa: E402
 from core.app.gantt import gantt_chart  # noqa: E402
-from core.app.run_view import node_table, run_dot, runs_table  # noqa: E402
+from core.app.graph_chart import STATE_COLOURS, dag_chart  # noqa: E402
+from core.app.run_view import node_table, run_marks, runs_table  # noqa: E402
 from core.settings import DB_FILE, HOME_VARIABLE  # noqa: E402
 from core.telemetry import get_store  # noqa: E402
 from core.telemetry.content import content_events  # noqa: E402
@@ -121,7 +122,8 @@ def core_figures() -> list[tuple[str, float]]:
     def open_run() -> None:
         detail = run_detail(OPENED)
         assert detail.workflow is not None and detail.content_stored
-        run_dot(detail.workflow, detail.nodes)
+        marks = run_marks(detail.workflow, detail.nodes)
+        dag_chart(detail.workflow.graph, marks, STATE_COLOURS, "state").to_dict()
         gantt_chart(detail.workflow, detail.nodes, detail.started_at).to_dict()
         node_table(list(detail.workflow.graph.order), detail.nodes)
 

@@ -16,7 +16,7 @@ from typing import Literal
 import streamlit as st
 from streamlit_ace import st_ace
 
-from core.app.dag import LEGEND, workflow_dot, workflow_summary
+from core.app.dag import node_config, workflow_marks, workflow_summary
 from core.app.editor_files import (
     PATH_KEY,
     TEXT_KEY,
@@ -35,6 +35,7 @@ from core.app.editor_files import (
     workflow_check,
     write,
 )
+from core.app.graph_chart import KIND_COLOURS, SELECTION, box_height, dag_chart, picked_node
 from core.app.page import EXAMPLES_DIR, setup, workflow_files, workflows_dir
 from core.errors import Problem
 from core.workflow import Workflow
@@ -48,7 +49,9 @@ SHOWN = "editor_shown"  # the text that widget shows, as far as the server knows
 PLAIN = "editor_plain"  # toggle: plain text area instead of Ace (keyboard and screen readers)
 PENDING = "editor_pending"  # Discard | Overwrite waiting for the user's answer
 FLASH = "editor_flash"  # (kind, message) of the last file action, shown once
-LAST_GOOD = "editor_last_good"  # (version, name, dot) of the last valid text: drawn while broken
+LAST_GOOD = "editor_last_good"  # (version, workflow) of the last valid text: drawn while broken
+GRAPH_KEY = "editor_graph"
+GRAPH_MAX_PX = 520  # a taller graph scrolls inside its own box
 OPEN_CHOICE = "editor_open_choice"
 EXAMPLE_CHOICE = "editor_example_choice"
 
@@ -354,27 +357,40 @@ def _problem_list(problems: list[Problem]) -> None:
 
 def _graph(workflow: Workflow | None) -> None:
     """The workflow's DAG; while the text is broken, the last valid one of the same workflow,
-    so the picture does not vanish with every half-typed key."""
+    so the picture does not vanish with every half-typed key. A click shows a node's config."""
     if workflow is not None:
-        dot = workflow_dot(workflow)
-        state[LAST_GOOD] = (state[VERSION], workflow.name, dot)
+        state[LAST_GOOD] = (state[VERSION], workflow)
     else:
-        dot = _last_good_dot()
-        if dot is None:
+        workflow = _last_good()
+        if workflow is None:
             st.info("The graph appears once the workflow is valid.", icon="🕸️")
             return
         st.caption("Last valid version: fix the problems to update the graph.")
-    st.graphviz_chart(dot)
-    st.caption(LEGEND)
+    with st.container(height=box_height(workflow.graph, GRAPH_MAX_PX), border=False):
+        st.altair_chart(
+            dag_chart(workflow.graph, workflow_marks(workflow), KIND_COLOURS, "kind"),
+            width="content",
+            key=GRAPH_KEY,
+            on_select="rerun",
+            selection_mode=SELECTION,
+        )
+    picked = picked_node(state.get(GRAPH_KEY))
+    if picked in workflow.nodes:
+        st.markdown(f"**Node `{picked}`** as the file sets it")
+        st.json(node_config(workflow.nodes[picked]))
+    else:
+        st.caption("Click a node to see its config; hover for its model and badges.")
 
 
-def _last_good_dot() -> str | None:
+def _last_good() -> Workflow | None:
     """Only for the same document, and not after the text was replaced by another workflow
     (a paste): its name must still be the one declared, or be unreadable mid-edit."""
-    version, name, dot = state.get(LAST_GOOD) or (None, None, None)
-    if version != state[VERSION] or declared_name(state[TEXT_KEY]) not in (None, name):
+    version, workflow = state.get(LAST_GOOD) or (None, None)
+    if version != state[VERSION] or workflow is None:
         return None
-    return dot
+    if declared_name(state[TEXT_KEY]) not in (None, workflow.name):
+        return None
+    return workflow
 
 
 setup("Editor", "✏️")

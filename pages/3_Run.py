@@ -14,8 +14,10 @@ import streamlit as st
 
 from core.app import background
 from core.app.gantt import duration_text, gantt_chart, schedule
+from core.app.graph_chart import STATE_COLOURS, box_height, dag_chart
 from core.app.inputs_form import choose_workflow, inputs_form
 from core.app.page import home, setup, simulate
+from core.app.run_view import run_marks
 from core.engine.inputs import check_inputs
 from core.engine.results import NodeResult, RunResult
 from core.errors import InputError
@@ -26,6 +28,7 @@ setup("Run", "▶️")
 
 SHOWN = "run_shown"  # the BackgroundRun key this session is looking at
 POLL_SECONDS = 0.5
+GRAPH_MAX_PX = 480  # a taller graph scrolls inside its own box
 STATE_ICONS = {
     "waiting": "⚪",
     "running": "⏳",
@@ -134,6 +137,7 @@ def live(key: str) -> None:
         text=f"{len(run.finished)} of {total} nodes done · {len(run.running)} running · "
         f"{elapsed:,.1f} s",
     )
+    graph(run.workflow, dict(run.finished), set(run.running))
     st.dataframe(live_rows(run), hide_index=True)
     st.button("Cancel run", icon="⏹️", on_click=run.cancel, key=f"cancel:{key}")
 
@@ -151,6 +155,7 @@ def show_finished(run: background.BackgroundRun) -> None:
             st.info("To try it without a key, turn on **Simulated provider** in the sidebar.")
     if run.finished:
         nodes = dict(run.finished)
+        graph(run.workflow, nodes)
         node_table(run.workflow, nodes)
         timeline(run.workflow, nodes)
 
@@ -165,6 +170,7 @@ def show_result(workflow: Workflow, result: RunResult, inputs: dict[str, Any]) -
     with st.expander("Inputs of this run"):
         st.json(inputs)
     outputs(result)
+    graph(workflow, result.nodes)
     st.markdown("##### Nodes")
     node_table(workflow, result.nodes)
     timeline(workflow, result.nodes, result)
@@ -203,6 +209,19 @@ def summary(workflow: Workflow, result: RunResult) -> None:
         border=True,
     )
     st.caption(f"Run `{result.run_id}` · started {result.started_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def graph(
+    workflow: Workflow, nodes: dict[str, NodeResult], running: set[str] | None = None
+) -> None:
+    """The DAG coloured by each node's state: redrawn with every poll while the run goes
+    on (`running` given), so nodes change colour as they start, finish, fail or hit the
+    cache."""
+    with st.container(height=box_height(workflow.graph, GRAPH_MAX_PX), border=False):
+        chart = dag_chart(
+            workflow.graph, run_marks(workflow, nodes, running), STATE_COLOURS, "state"
+        )
+        st.altair_chart(chart, width="content")
 
 
 def outputs(result: RunResult) -> None:

@@ -26,12 +26,16 @@ from core.analytics.run_search import (
     search_runs,
 )
 from core.app.gantt import duration_text, gantt_chart
+from core.app.graph_chart import SELECTION, STATE_COLOURS, box_height, dag_chart, picked_node
 from core.app.page import data_version, setup
-from core.app.run_view import node_table, run_dot, run_link, runs_table
+from core.app.run_view import node_table, run_link, run_marks, runs_table
 from core.formatting import count, money
 
 setup("Runs", "🔎")
 
+GRAPH_KEY = "runs_graph"
+NODE_KEY = "runs_node"  # the node whose details show: picked in the list or on the DAG
+GRAPH_MAX_PX = 560  # a taller graph scrolls inside its own box
 CURSORS = "runs_cursors"  # where each page before the shown one ended
 MODES = {"All runs": None, "Real only": False, "Simulated only": True}
 NOT_STORED = (
@@ -53,6 +57,13 @@ def _search(version: str, filters: RunFilters, after: Cursor | None) -> RunPage:
 
 def _open(run_id: str) -> None:
     st.query_params["run"] = run_id
+
+
+def _pick_node() -> None:
+    """A click on the DAG picks the node whose details show below."""
+    name = picked_node(st.session_state.get(GRAPH_KEY))
+    if name is not None:
+        st.session_state[NODE_KEY] = name
 
 
 def _close() -> None:
@@ -192,7 +203,20 @@ def show_run(run_id: str) -> None:
         graph, timeline = st.columns([2, 3])
         with graph:
             st.markdown("##### DAG")
-            st.graphviz_chart(run_dot(detail.workflow, detail.nodes))
+            with st.container(height=box_height(detail.workflow.graph, GRAPH_MAX_PX), border=False):
+                st.altair_chart(
+                    dag_chart(
+                        detail.workflow.graph,
+                        run_marks(detail.workflow, detail.nodes),
+                        STATE_COLOURS,
+                        "state",
+                    ),
+                    width="content",
+                    key=GRAPH_KEY,
+                    on_select=_pick_node,
+                    selection_mode=SELECTION,
+                )
+            st.caption("Click a node to see what it sent and received.")
         with timeline:
             st.markdown("##### Timeline")
             if detail.nodes:
@@ -268,7 +292,9 @@ def _node_content(detail: RunDetail, order: list[str]) -> None:
     if not ran:
         st.caption("No node of this run finished.")
         return
-    name = st.selectbox("Node", ran, key="runs_node")
+    if st.session_state.get(NODE_KEY) not in ran:
+        st.session_state.pop(NODE_KEY, None)
+    name = st.selectbox("Node", ran, key=NODE_KEY)
     node = detail.nodes[name]
     stored = detail.content.get(name)
     tokens, cost, attempts, cache = st.columns(4)

@@ -147,7 +147,8 @@ def check_no_exception(page: Page) -> None:
 def open_page(page: Page, name: str) -> None:
     """Through the sidebar, as a user would: a link keeps the session (and the editor's text)
     where typing a URL would start a new one."""
-    page.locator('[data-testid="stSidebarNav"] a', has_text=name).click()
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_role("link", name=name, exact=True).click()  # "Run", not "runs"
     page.wait_for_url(re.compile(rf"/{name}$"))
     wait_idle(page)
     check_no_exception(page)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.app.dag import workflow_dot, workflow_summary
+from core.app.dag import node_config, workflow_marks, workflow_summary
 from core.app.editor_files import Document, name_problem, suggested_name, workflow_check
 
 ROOT = Path(__file__).parent.parent
@@ -92,14 +92,21 @@ def test_yaml_syntax_error_is_located(app: AppTest) -> None:
     assert "5:13 invalid YAML" in messages(app.error)
 
 
+def _graph(app: AppTest) -> Any:
+    """The DAG chart's element (the only chart with a node selection), or None."""
+    charts = [c.proto for c in app.get("vega_lite_chart") if '"name": "node"' in c.proto.spec]
+    return charts[0] if charts else None
+
+
 def test_valid_workflow_shows_no_problems_and_its_graph(app: AppTest) -> None:
     opened(app, FANOUT)
     assert not app.error
     assert "No problems" in app.success[0].value
     assert ace_args(app)["annotations"] == []
-    dot = app.get("graphviz_chart")[0].proto.spec
-    for edge in ('"plan" -> "risks"', '"risks" -> "synthesis"'):
-        assert edge in dot
+    graph = _graph(app)
+    assert graph is not None and '"name": "node"' in graph.spec  # a click selects a node
+    rows = b"".join(d.data.data for d in graph.datasets)  # nodes and edges, as Arrow
+    assert all(name.encode() in rows for name in ("plan", "risks", "synthesis"))
     assert "5 nodes · 5 LLM · 0 code · outputs: synthesis" in messages(app.caption)
 
 
@@ -107,11 +114,11 @@ def test_graph_keeps_the_last_valid_version_while_the_text_is_broken(app: AppTes
     opened(app, FANOUT)
     app.toggle(key="editor_plain").set_value(True).run()
     app.text_area[0].input(FANOUT.replace("prompt:", "promt:", 1)).run()
-    assert app.error and app.get("graphviz_chart")
+    assert app.error and _graph(app) is not None
     assert "Last valid version" in messages(app.caption)
 
     app.text_area[0].input(TYPO).run()  # another workflow pasted over it: not its graph
-    assert not app.get("graphviz_chart")
+    assert _graph(app) is None
     assert "graph appears once the workflow is valid" in messages(app.info)
 
 
@@ -279,21 +286,14 @@ outputs: [summarize, word_count]
 def test_dag_shows_models_badges_edges_and_outputs() -> None:
     workflow, problems = workflow_check(DIGEST)
     assert problems == [] and workflow is not None
-    dot = workflow_dot(workflow)
-    statements = {line.split(" [", 1)[0].strip('" '): line for line in dot.splitlines()}
-    assert "llm · gemini-2.0-flash (google)" in statements["gather"]
-    assert "⚡ cache" in statements["gather"] and "🧠 memory" not in statements["gather"]
-    assert "{} json: weaknesses, severity" in statements["critique"]
-    assert "🧠 memory" in statements["summarize"]
-    assert "code · sandbox medium" in statements["word_count"]
-    outputs = {name for name, line in statements.items() if "penwidth" in line}
-    assert outputs == {"summarize", "word_count"}
-    edges = [line.strip() for line in dot.splitlines() if "->" in line]
-    assert edges == [  # without `edges:`, nodes form a chain in file order
-        '"gather" -> "critique";',
-        '"critique" -> "summarize";',
-        '"summarize" -> "word_count";',
-    ]
+    marks = workflow_marks(workflow)
+    assert marks["gather"].detail == "llm · gemini-2.0-flash (google) · ⚡ cache"
+    assert "{} json: weaknesses, severity" in marks["critique"].detail
+    assert marks["summarize"].detail.endswith("🧠 memory · output")
+    assert marks["word_count"].group == "code"
+    assert "code · sandbox medium" in marks["word_count"].detail
+    assert workflow.graph.parents["summarize"] == ("critique",)  # without `edges:`, a chain
+    assert node_config(workflow.nodes["word_count"])["sandbox"] == {"resource_preset": "medium"}
     assert workflow_summary(workflow) == (
         "4 nodes · 3 LLM · 1 code · outputs: summarize, word_count · "
         "models: gemini-2.0-flash, gpt-4o-mini"

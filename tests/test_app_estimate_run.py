@@ -71,6 +71,12 @@ def charts(app: AppTest) -> list[object]:
     return list(app.get("vega_lite_chart"))
 
 
+def dag_rows(app: AppTest) -> bytes:
+    """The Arrow data of the DAG chart (the one with a node selection): names and states."""
+    graph = next(c.proto for c in app.get("vega_lite_chart") if '"name": "node"' in c.proto.spec)
+    return b"".join(d.data.data for d in graph.datasets)
+
+
 def run_until_done(app: AppTest, seconds: float = 20) -> AppTest:
     """The run goes on in a thread of this process; rerun the page as the browser would."""
     deadline = time.monotonic() + seconds
@@ -201,6 +207,7 @@ def test_a_reloaded_page_picks_up_the_run_and_can_cancel_it(home: Path) -> None:
     states = app.dataframe[0].value
     assert states["state"][0] in {"waiting", "running"}  # the thread may not be there yet
     assert list(states["state"][1:]) == ["waiting"] * 3
+    assert b"pending" in dag_rows(app) and b"ok \xc2\xb7" not in dag_rows(app)  # the live DAG
 
     reloaded = page(RUN)  # a new session, as after a browser reload
     assert reloaded.selectbox(key="run_shown").value == app.selectbox(key="run_shown").value

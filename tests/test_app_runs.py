@@ -132,6 +132,9 @@ def test_a_run_opens_at_its_address_with_what_each_node_sent_and_received(home: 
     assert result.nodes["facts"].output in shown
     assert any(c.value.startswith("Cache key `") for c in app.caption)
     assert {t.label for t in app.tabs} == {"summary"}  # the output, from the stored response
+    graph = next(c.proto for c in app.get("vega_lite_chart") if '"name": "node"' in c.proto.spec)
+    rows = b"".join(d.data.data for d in graph.datasets)  # the DAG's nodes and edges, as Arrow
+    assert b"facts" in rows and b"summary" in rows and b"ok \xc2\xb7" in rows  # state · time
     app.selectbox(key="runs_node").set_value("summary").run()
     assert f"Summarise: {result.nodes['facts'].output}" in [block.value for block in app.code]
 

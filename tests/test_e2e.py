@@ -168,11 +168,51 @@ def test_a_past_run_opens_at_its_address_with_a_nodes_prompt_and_response(
     expect(codes.filter(has_text=re.compile(r"^\[simulated gpt-4o-mini\]"))).not_to_have_count(0)
     expect(page.get_by_text("Prompt sent")).to_be_visible()
     expect(page.get_by_text("Response received")).to_be_visible()
-    expect(page.locator('[data-testid="stGraphVizChart"] svg')).to_be_visible()  # the DAG
+    expect(page.get_by_text("Click a node to see what it sent and received.")).to_be_visible()
+    expect(page.locator(".vega-embed canvas, .vega-embed svg")).to_have_count(2)  # DAG, Gantt
     wait_idle(page)
     screenshot(page, "08_runs_open_run")
     page.get_by_role("button", name="← All runs").click()  # back to the list, filtered in SQL
     expect(page.get_by_text(re.compile(r"[\d,]+ runs match"))).to_be_visible(timeout=30_000)
     wait_idle(page)
     screenshot(page, "09_runs_list")
+    check_no_exception(page)
+
+
+# Marks of each state's colour in the first Vega chart (the DAG while a run goes, and above
+# the node table once it is over): one per node in that state, plus its legend symbol.
+STATE_MARKS_JS = """() => {
+    const svg = document.querySelector('.vega-embed svg');
+    if (!svg) return null;
+    const colours = {pending: '#d0d7de', running: '#f2b705', ok: '#54a24b'};
+    const counts = {pending: 0, running: 0, ok: 0};
+    for (const mark of svg.querySelectorAll('path')) {
+        const fill = (mark.getAttribute('fill') || '').toLowerCase();
+        for (const [state, colour] of Object.entries(colours)) {
+            if (fill === colour) counts[state] += 1;
+        }
+    }
+    return counts;
+}"""
+
+
+def test_a_running_graph_changes_colour(app_url: str, page: Page) -> None:
+    """Start a simulated run on the Run page: its live DAG shows nodes pending or running,
+    then one of them turns green as it finishes."""
+    require_page("Run")
+    goto(page, app_url)
+    open_page(page, "Run")
+    page.get_by_role("textbox", name="topic").fill("tides")
+    page.get_by_role("button", name=re.compile(r"\bRun$")).click()
+    live = page.wait_for_function(
+        f"() => {{ const c = ({STATE_MARKS_JS})(); "
+        "return c && c.pending + c.running > 2 ? c : null; }",  # more than the legend's two
+        timeout=30_000,
+    ).json_value()
+    later = page.wait_for_function(  # a node that was pending or running turns green
+        f"() => {{ const c = ({STATE_MARKS_JS})(); return c && c.ok > {live['ok']} ? c : null; }}",
+        timeout=60_000,
+    ).json_value()
+    assert later["ok"] > live["ok"], (live, later)
+    screenshot(page, "10_run_graph_live")
     check_no_exception(page)

@@ -1,4 +1,4 @@
-"""A workflow drawn as a Graphviz DAG: what runs, on which model, and what feeds what.
+"""What the Editor's graph says of each node: what runs, on which model, and what feeds what.
 
 The picture answers the questions an author has while editing: which branches run in
 parallel (edges come from the resolved graph, so a file without `edges:` shows its implicit
@@ -8,57 +8,33 @@ keep memory, return JSON or are the workflow's outputs.
 
 from __future__ import annotations
 
-from html import escape
+from typing import Any
 
+from core.app.graph_chart import NodeMark
 from core.workflow import Workflow
 from core.workflow.models import CodeNode, LLMNode
 
-LLM_FILL = "#EEF4FF"
-CODE_FILL = "#FFF4E0"
-OUTPUT_BORDER = "#1A7F37"
-BORDER = "#8C959F"
-MUTED = "#57606A"
 JSON_FIELDS_SHOWN = 3
 
-LEGEND = (
-    "Green border: workflow output · ⚡ response cache · 🧠 memory · {} JSON output "
-    "(with its fields)"
-)
 
-
-def workflow_dot(workflow: Workflow) -> str:
-    """Graphviz source for `st.graphviz_chart`: top to bottom, one box per node."""
+def workflow_marks(workflow: Workflow) -> dict[str, NodeMark]:
+    """Each node coloured by its kind, with what it runs on, its badges and whether it is an
+    output, for the graph chart."""
     outputs = set(workflow.outputs)
-    lines = [
-        "digraph workflow {",
-        '  graph [rankdir=TB, bgcolor="transparent", nodesep=0.35, ranksep=0.45];',
-        f'  node [shape=box, style="rounded,filled", fontname="Helvetica", color="{BORDER}", '
-        "margin=0.12];",
-        f'  edge [color="{BORDER}", arrowsize=0.7];',
-    ]
+    marks = {}
     for name in workflow.graph.order:
-        lines.append(f"  {_node_statement(workflow, workflow.nodes[name], name in outputs)}")
-    for name in workflow.graph.order:
-        lines.extend(f'  "{parent}" -> "{name}";' for parent in workflow.graph.parents[name])
-    lines.append("}")
-    return "\n".join(lines)
+        node = workflow.nodes[name]
+        parts = [_kind(workflow, node), *_badges(node)]
+        if name in outputs:
+            parts.append("output")
+        kind = "code" if isinstance(node, CodeNode) else "llm"
+        marks[name] = NodeMark(name, kind, " · ".join(parts))
+    return marks
 
 
-def _node_statement(workflow: Workflow, node: LLMNode | CodeNode, is_output: bool) -> str:
-    name = f'<font point-size="14"><b>{escape(node.name)}</b></font>'
-    rows = [name, _small(_kind(workflow, node))]
-    badges = _badges(node)
-    if badges:
-        rows.append(_small(" · ".join(badges)))
-    if is_output:
-        rows.append(f'<font point-size="11" color="{OUTPUT_BORDER}"><b>output</b></font>')
-    label = "".join(f"<tr><td>{row}</td></tr>" for row in rows)
-    fill = CODE_FILL if isinstance(node, CodeNode) else LLM_FILL
-    border = f', color="{OUTPUT_BORDER}", penwidth=2.5' if is_output else ""
-    return (
-        f'"{node.name}" [label=<<table border="0" cellspacing="1">{label}</table>>, '
-        f'fillcolor="{fill}"{border}];'
-    )
+def node_config(node: LLMNode | CodeNode) -> dict[str, Any]:
+    """The node as the file sets it (defaults left out), shown when it is clicked."""
+    return node.model_dump(mode="json", by_alias=True, exclude_defaults=True)
 
 
 def _kind(workflow: Workflow, node: LLMNode | CodeNode) -> str:
@@ -89,10 +65,6 @@ def _json_badge(node: LLMNode) -> str:
     shown = ", ".join(fields[:JSON_FIELDS_SHOWN])
     more = ", …" if len(fields) > JSON_FIELDS_SHOWN else ""
     return f"{{}} json: {shown}{more}"
-
-
-def _small(text: str) -> str:
-    return f'<font point-size="11" color="{MUTED}">{escape(text)}</font>'
 
 
 def workflow_summary(workflow: Workflow) -> str:

@@ -1,33 +1,22 @@
 """What the Runs page draws from core.analytics' run search and run detail: the list of runs
-with a stable link to each, and one run's DAG coloured by how each node ended, with its
-duration, and its node table."""
+with a stable link to each, and each node of one run's DAG coloured by how it ended, with
+its duration, and its node table."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from html import escape
+from collections.abc import Mapping, Set
 from urllib.parse import quote
 
 import pandas as pd
 
 from core.analytics.run_search import RunRow
-from core.app.dag import BORDER, MUTED
-from core.app.gantt import STATUS_COLOURS, duration_text
+from core.app.gantt import duration_text
+from core.app.graph_chart import NodeMark, node_state
 from core.engine.results import NodeResult
 from core.formatting import money
 from core.workflow import Workflow
 
 RUNS_PATH = "runs"  # the page's address: /runs?run=<run_id> opens a run
-NOT_RUN = "#F6F8FA"
-# Fills light enough to read a label on, in the hues the Gantt uses for the same statuses.
-STATUS_FILLS = {
-    "success": "#DDF4DA",
-    "failed": "#FBDADA",
-    "timeout": "#EFDDEB",
-    "budget_exceeded": "#FDE5CC",
-    "cancelled": "#E6E6E6",
-}
-CACHE_HIT_FILL = "#D6ECFA"
 
 
 def run_link(run_id: str) -> str:
@@ -70,38 +59,24 @@ def runs_table(rows: list[RunRow]) -> pd.DataFrame:
     )
 
 
-def run_dot(workflow: Workflow, nodes: Mapping[str, NodeResult]) -> str:
-    """Graphviz source of the run's DAG: each box filled by how its node ended (blue for a
-    cache hit), with its duration; nodes that never ran stay blank and say so."""
-    lines = [
-        "digraph run {",
-        '  graph [rankdir=TB, bgcolor="transparent", nodesep=0.35, ranksep=0.45];',
-        f'  node [shape=box, style="rounded,filled", fontname="Helvetica", color="{BORDER}", '
-        "margin=0.12];",
-        f'  edge [color="{BORDER}", arrowsize=0.7];',
-    ]
+def run_marks(
+    workflow: Workflow, nodes: Mapping[str, NodeResult], running: Set[str] | None = None
+) -> dict[str, NodeMark]:
+    """Each node of the run's workflow coloured by how it ended, with its duration. While the
+    run goes on (`running` given), a node not finished is running or pending; once it is
+    over, a node that never ran was skipped."""
+    marks = {}
     for name in workflow.graph.order:
-        lines.append(f"  {_run_node(name, nodes.get(name))}")
-    for name in workflow.graph.order:
-        lines.extend(f'  "{parent}" -> "{name}";' for parent in workflow.graph.parents[name])
-    lines.append("}")
-    return "\n".join(lines)
-
-
-def _run_node(name: str, node: NodeResult | None) -> str:
-    if node is None:
-        detail, fill, edge = "not run", NOT_RUN, BORDER
-    else:
-        state = "cache hit" if node.cache_hit else node.status.replace("_", " ")
-        detail = f"{state} · {duration_text(node.duration_ms)}"
-        fill = CACHE_HIT_FILL if node.cache_hit else STATUS_FILLS.get(node.status, NOT_RUN)
-        edge = STATUS_COLOURS.get(node.status, BORDER)
-    label = (
-        f'<table border="0" cellspacing="1"><tr><td><font point-size="14"><b>{escape(name)}'
-        f'</b></font></td></tr><tr><td><font point-size="11" color="{MUTED}">'
-        f"{escape(detail)}</font></td></tr></table>"
-    )
-    return f'"{name}" [label=<{label}>, fillcolor="{fill}", color="{edge}", penwidth=1.8];'
+        node = nodes.get(name)
+        if node is not None:
+            state = node_state(node)
+            marks[name] = NodeMark(name, state, f"{state} · {duration_text(node.duration_ms)}")
+        elif running is None:
+            marks[name] = NodeMark(name, "skipped", "not run")
+        else:
+            state = "running" if name in running else "pending"
+            marks[name] = NodeMark(name, state, state)
+    return marks
 
 
 def node_table(order: list[str], nodes: Mapping[str, NodeResult]) -> pd.DataFrame:
