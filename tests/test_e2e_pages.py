@@ -14,6 +14,7 @@ from browser_app import (
     CHROMIUM,
     Browser,
     Page,
+    app_home,
     app_url,
     browser,
     check_no_exception,
@@ -23,7 +24,7 @@ from browser_app import (
 )
 from helpers import filled_charts
 
-__all__ = ["app_url", "browser"]  # fixtures, used by name
+__all__ = ["app_home", "app_url", "browser"]  # fixtures, used by name
 
 pytestmark = [
     pytest.mark.slow,
