@@ -93,7 +93,7 @@ def test_edit_fix_and_run_a_workflow(app_url: str, page: Page) -> None:
     expect(page.get_by_role("switch", name="Simulated provider")).to_be_checked()
     expect(page.get_by_role("combobox", name="Workflow")).to_have_value(re.compile("Editor"))
     page.get_by_role("button", name=re.compile(r"\bRun$")).click()
-    expect(page.get_by_text("Succeeded")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Succeeded")).to_be_visible(timeout=120_000)
     expect(page.get_by_text("facts → summary")).to_be_visible()  # the critical path
     # The Gantt chart: a Vega canvas whose accessible description names the run's nodes.
     expect(page.locator(".vega-embed canvas, .vega-embed svg").first).to_be_visible()

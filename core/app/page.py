@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import streamlit as st
 
 from core.app.access import require_token
+from core.catalog import litellm_runtime
 from core.resources import EXAMPLE_WORKFLOWS
 from core.settings import WORKFLOWS_DIR, data_home
 from core.telemetry import get_store
@@ -20,6 +22,7 @@ _TOGGLE = "simulate_toggle"
 def setup(title: str, icon: str = "🧭") -> None:
     st.set_page_config(page_title=f"{title} · configurable-agents", page_icon=icon, layout="wide")
     require_token()
+    _load_litellm_in_background()
     if SIMULATE_STATE not in st.session_state:
         st.session_state[SIMULATE_STATE] = not any(os.environ.get(k) for k in PROVIDER_KEYS)
     with st.sidebar:
@@ -40,6 +43,16 @@ def setup(title: str, icon: str = "🧭") -> None:
             "tokens and prices; nothing is sent to a provider. Turn it off in the sidebar.",
             icon="🧪",
         )
+
+
+@st.cache_resource(show_spinner=False)
+def _load_litellm_in_background() -> threading.Thread:
+    """Imports LiteLLM once per server, while the first visitor reads a page: each run's
+    preflight needs it, and in a server busy redrawing pages the import took a minute,
+    all of it spent before the first run's first node could start."""
+    thread = threading.Thread(target=litellm_runtime.warm, name="litellm-import", daemon=True)
+    thread.start()
+    return thread
 
 
 def _remember_toggle() -> None:
