@@ -33,9 +33,9 @@ from core.batch.records import (
     row_lines,
     totals,
 )
+from core.engine.keys import check_keys
 from core.errors import Problem
 from core.executors.jobs import Job, RowResult, RowTask
-from core.executors.keys import check_keys
 from core.executors.local import run_rows
 from core.experiments.dataset import check_rows, read_rows
 from core.settings import data_home

@@ -22,12 +22,12 @@ from typing import Any
 from core.catalog.key_variables import redact, secret_values
 from core.catalog.litellm_runtime import loaded as litellm_loaded
 from core.catalog.litellm_runtime import warm as warm_litellm
-from core.catalog.model_names import SIMULATED
 from core.catalog.prices import PriceBook
 from core.catalog.tokens import encoder_loaded, preload_encoders
 from core.engine.budget import Budget
 from core.engine.code_node import memory_namespace, run_code_node
 from core.engine.inputs import check_inputs
+from core.engine.keys import check_keys, real_calls
 from core.engine.live_export import export_finished_run
 from core.engine.llm_node import LLMContext, run_llm_node
 from core.engine.memory import memory_store
@@ -109,33 +109,13 @@ class _Run:
         self._outstanding = 0
 
     def real_calls(self) -> list[LLMRequest]:
-        """One request per real LLM node, bare of messages: what keys and warm-ups need."""
-        if self.llm.real is None:
-            return []
-        calls = []
-        for node in self.workflow.spec.nodes:
-            llm = self.workflow.llm_for(node) if isinstance(node, LLMNode) else None
-            if llm is None or llm.provider == SIMULATED:
-                continue
-            calls.append(
-                LLMRequest(
-                    provider=llm.provider,
-                    model=llm.model,
-                    messages=[],
-                    max_output_tokens=llm.max_output_tokens,
-                    api_base=llm.api_base,
-                    api_key_env=llm.api_key_env,
-                )
-            )
-        return calls
+        """What keys and warm-ups need: none when every call is simulated."""
+        return [] if self.llm.real is None else real_calls(self.workflow)
 
     def preflight(self) -> None:
         """Refuse before any spend when a real call would lack its key."""
-        calls = self.real_calls()
-        if calls:
-            from core.providers.litellm_provider import check_keys
-
-            check_keys(calls)
+        if self.llm.real is not None:
+            check_keys(self.workflow)
 
     async def execute(self) -> str:
         self.started_at = datetime.now(UTC)

@@ -24,9 +24,9 @@ from typing import Any
 
 from core.engine import arun_workflow
 from core.engine.budget import Budget
+from core.engine.keys import check_keys as check_workflow_keys
 from core.engine.llm_node import SHARED_BUDGET
 from core.errors import ProviderConfigError
-from core.executors.keys import check_keys as check_workflow_keys
 from core.experiments.dataset import Item
 from core.experiments.loader import Experiment
 from core.experiments.records import (

@@ -1,5 +1,6 @@
-"""Refusing a job before any spend when one of its real calls would lack its key: checked
-once on the driver, rather than failing every row (or every cell) on the workers."""
+"""A workflow's real calls, bare of messages, and refusing before any spend when one would
+lack its key: a run checks before it starts, a batch or experiment once on the driver
+rather than on every row (or cell) of its workers."""
 
 from __future__ import annotations
 
