@@ -216,3 +216,21 @@ def quiz_experiment(
     path = folder / "quiz_models.yaml"
     path.write_text(QUIZ_EXPERIMENT.replace("REPEATS", str(repeats)) + extra)
     return path
+
+
+# A 3-node simulated chain for batch tests; LATENCY is replaced by each test's node latency.
+TRIO_WORKFLOW = """\
+workflow:
+  name: trio
+  llm: {provider: simulated, model: gpt-4o-mini, max_output_tokens: 20,
+        simulate: {latency_ms: LATENCY, output_tokens: 5}}
+inputs:
+  topic: {type: string, required: true}
+nodes:
+  - name: gather
+    prompt: "Facts about {inputs.topic}"
+  - name: critique
+    prompt: "Critique {gather}"
+  - name: summary
+    prompt: "Summarise {gather} and {critique}"
+"""

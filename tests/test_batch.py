@@ -14,28 +14,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import PROVIDER_KEYS, ROOT, quiz_experiment
+from helpers import PROVIDER_KEYS, ROOT, TRIO_WORKFLOW, quiz_experiment
 
 from core.cli import main
 from core.settings import HOME_VARIABLE
 from core.telemetry import get_store
 from core.telemetry.spool import encode
 
-WORKFLOW = """\
-workflow:
-  name: trio
-  llm: {provider: simulated, model: gpt-4o-mini, max_output_tokens: 20,
-        simulate: {latency_ms: LATENCY, output_tokens: 5}}
-inputs:
-  topic: {type: string, required: true}
-nodes:
-  - name: gather
-    prompt: "Facts about {inputs.topic}"
-  - name: critique
-    prompt: "Critique {gather}"
-  - name: summary
-    prompt: "Summarise {gather} and {critique}"
-"""
 # A code node that fails on one row: the run fails, the row is recorded failed.
 FAILING = """\
 workflow:
@@ -52,7 +37,7 @@ nodes:
 """
 
 
-def _files(folder: Path, rows: int, latency_ms: int = 0, workflow: str = WORKFLOW) -> tuple:
+def _files(folder: Path, rows: int, latency_ms: int = 0, workflow: str = TRIO_WORKFLOW) -> tuple:
     wf = folder / "wf.yaml"
     wf.write_text(workflow.replace("LATENCY", str(latency_ms)))
     dataset = folder / "rows.jsonl"

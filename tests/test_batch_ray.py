@@ -13,28 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import cli, quiz_experiment
+from helpers import TRIO_WORKFLOW, cli, quiz_experiment
 
 from core.batch.runner import BatchOptions, BatchProgress, load_batch, run_batch
 from core.telemetry import get_store
 
 ray = pytest.importorskip("ray")
-
-WORKFLOW = """\
-workflow:
-  name: trio
-  llm: {provider: simulated, model: gpt-4o-mini, max_output_tokens: 20,
-        simulate: {latency_ms: LATENCY, output_tokens: 5}}
-inputs:
-  topic: {type: string, required: true}
-nodes:
-  - name: gather
-    prompt: "Facts about {inputs.topic}"
-  - name: critique
-    prompt: "Critique {gather}"
-  - name: summary
-    prompt: "Summarise {gather} and {critique}"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +46,7 @@ def workers(cluster: str) -> Iterator[Any]:
 
 def _files(folder: Path, rows: int, latency_ms: int) -> tuple[str, str]:
     wf = folder / "wf.yaml"
-    wf.write_text(WORKFLOW.replace("LATENCY", str(latency_ms)))
+    wf.write_text(TRIO_WORKFLOW.replace("LATENCY", str(latency_ms)))
     dataset = folder / "rows.jsonl"
     dataset.write_text("".join(json.dumps({"topic": f"t{n}"}) + "\n" for n in range(rows)))
     return str(wf), str(dataset)
